@@ -1,0 +1,13 @@
+"""Test configuration: float64 on, warnings are errors (see pyproject), bounded hypothesis."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import jax  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+settings.register_profile("jaxconv", deadline=None, max_examples=25, derandomize=True)
+settings.load_profile("jaxconv")
