@@ -1,0 +1,449 @@
+"""N-D convolution and correlation with scipy.signal's semantics, boundary modes and fast methods."""
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxconv import _boundary, _methods
+
+MODES = ("full", "same", "valid")
+_PRECISIONS = {
+    None: lax.Precision.HIGHEST,
+    "highest": lax.Precision.HIGHEST,
+    "high": lax.Precision.HIGH,
+    "default": lax.Precision.DEFAULT,
+}
+_LOW_PRECISION = (jnp.bfloat16, jnp.float16)
+
+
+def _check_static(fn: str, **options: Any) -> None:
+    for name, value in options.items():
+        if isinstance(value, jax.core.Tracer) or (
+            isinstance(value, (tuple, list)) and any(isinstance(v, jax.core.Tracer) for v in value)
+        ):
+            raise TypeError(
+                f"{fn}: `{name}` must be a static Python value (mark it static under jit); "
+                "got a traced value."
+            )
+
+
+def _as_array(fn: str, name: str, value: Any) -> jax.Array:
+    try:
+        arr = jnp.asarray(value)
+    except TypeError as err:
+        raise TypeError(f"{fn}: `{name}` must be an array of numbers; got {type(value)}.") from err
+    if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_):
+        raise TypeError(f"{fn}: `{name}` must have a numeric dtype; got {arr.dtype}.")
+    if arr.size == 0:
+        raise ValueError(f"{fn}: `{name}` must not be empty; got shape {arr.shape}.")
+    return arr
+
+
+def _precision(fn: str, precision: Any) -> Any:
+    if isinstance(precision, lax.Precision):
+        return precision
+    if isinstance(precision, str):
+        precision = precision.lower()
+    if precision not in _PRECISIONS:
+        raise ValueError(
+            f"{fn}: `precision` must be a jax.lax.Precision or one of "
+            f"'highest', 'high', 'default'; got {precision!r}."
+        )
+    return _PRECISIONS[precision]
+
+
+def _normalize_axes(fn: str, in1: jax.Array, in2: jax.Array, axes: Any) -> tuple[jax.Array, tuple]:
+    """Returns `in2` reshaped to `in1.ndim` dimensions and the sorted convolved `axes`."""
+    axes_t = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    if not axes_t or not all(isinstance(a, (int, np.integer)) for a in axes_t):
+        raise ValueError(
+            f"{fn}: `axes` must be an int or a non-empty sequence of ints; got {axes!r}."
+        )
+    try:
+        norm = tuple(sorted(a % in1.ndim if -in1.ndim <= a < in1.ndim else None for a in axes_t))
+    except TypeError:
+        norm = None
+    if norm is None or len(set(norm)) != len(norm):
+        raise ValueError(
+            f"{fn}: `axes` must be distinct axes of an array with {in1.ndim} dimensions; "
+            f"got {axes!r}."
+        )
+    if in2.ndim == len(norm) and in2.ndim != in1.ndim:
+        shape = [1] * in1.ndim
+        for a, s in zip(norm, in2.shape, strict=True):
+            shape[a] = s
+        in2 = in2.reshape(shape)
+    elif in2.ndim != in1.ndim:
+        raise ValueError(
+            f"{fn}: `in1` and `in2` must have the same number of dimensions, or `in2` one per "
+            f"axis in `axes`; got in1.ndim={in1.ndim}, in2.ndim={in2.ndim}, axes={axes!r}."
+        )
+    return in2, norm
+
+
+def _prepare(fn, in1, in2, mode, method, axes, boundary, precision):
+    """Validates everything static and returns the pieces of a convolution problem."""
+    _check_static(fn, mode=mode, method=method, axes=axes, boundary=boundary)
+    if mode not in MODES:
+        raise ValueError(f"{fn}: `mode` must be one of {MODES}; got {mode!r}.")
+    if method not in _methods.METHODS:
+        raise ValueError(f"{fn}: `method` must be one of {_methods.METHODS}; got {method!r}.")
+    in1 = _as_array(fn, "in1", in1)
+    in2 = _as_array(fn, "in2", in2)
+    if axes is None and in2.ndim > in1.ndim:
+        raise ValueError(
+            f"{fn}: `in2` must not have more dimensions than `in1`; "
+            f"got in1.ndim={in1.ndim}, in2.ndim={in2.ndim}."
+        )
+    if axes is None:
+        conv_axes = tuple(range(in1.ndim - in2.ndim, in1.ndim))
+        in2 = in2.reshape((1,) * (in1.ndim - in2.ndim) + in2.shape)
+    else:
+        in2, conv_axes = _normalize_axes(fn, in1, in2, axes)
+    for a in range(in1.ndim):
+        if a not in conv_axes and 1 not in (in1.shape[a], in2.shape[a]):
+            if in1.shape[a] != in2.shape[a]:
+                raise ValueError(
+                    f"{fn}: axis {a} is not convolved, so `in1` and `in2` must match there or "
+                    f"one must be 1; got shapes {in1.shape} and {in2.shape}."
+                )
+    boundaries = _boundary.canonical_boundaries(boundary, len(conv_axes), fn)
+    return in1, in2, conv_axes, boundaries, _precision(fn, precision)
+
+
+def _result_dtype(in1: jax.Array, in2: jax.Array) -> tuple[Any, Any]:
+    """(output dtype, compute dtype): ints/bools become float, half precisions compute in f32."""
+    dtype = jnp.result_type(in1, in2)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        dtype = jnp.result_type(float)
+    compute = jnp.float32 if dtype in _LOW_PRECISION else dtype
+    return dtype, compute
+
+
+def _concrete(x: Any) -> np.ndarray | None:
+    """`x` as numpy when its value is known at trace time, else None."""
+    try:
+        return np.asarray(x)
+    except jax.errors.TracerArrayConversionError:
+        return None
+    except jax.errors.ConcretizationTypeError:
+        return None
+
+
+def _plan(
+    n: Sequence[int], w: jax.Array, d: int, batch: int, method: str, fn: str
+) -> tuple[str, Any]:
+    """Picks the method (for "auto") and, for separable kernels, their rank-1 terms."""
+    m = w.shape[w.ndim - d :]
+    terms = None
+    separable_useful = d >= 2 and min(m) >= 3 and math.prod(m) > 16
+    if method == "separable" or (method == "auto" and separable_useful):
+        value = _concrete(w)
+        if value is not None and all(s == 1 for s in value.shape[: value.ndim - d]):
+            value = value.reshape(m)
+            rtol = 10 * np.finfo(np.result_type(value.dtype, np.float32)).eps * max(m)
+            terms = _methods.separable_terms(value, rtol)
+        if method == "separable":
+            if terms is None:
+                raise NotImplementedError(
+                    f"{fn}: method='separable' needs a concrete (not traced), low-rank kernel "
+                    f"shared by the batch; got a kernel of shape {w.shape} that is traced or of "
+                    "high rank. Use jaxconv.convolve_separable with 1-D factors instead."
+                )
+            return "separable", terms
+    if method == "auto":
+        backend = jax.default_backend()
+        rank = len(terms) if terms is not None else None
+        method = _methods.auto_method(n, m, batch, backend, rank)
+    return method, (terms if method == "separable" else None)
+
+
+def correlate_padded(
+    x: jax.typing.ArrayLike,
+    k: jax.typing.ArrayLike,
+    *,
+    axes: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+    boundary: str | Sequence[str] = "constant",
+    fillvalue: jax.typing.ArrayLike = 0.0,
+    method: str = "auto",
+    precision: Any = None,
+) -> jax.Array:
+    """Extends `x` along `axes` by `pads` with `boundary`, then takes the valid correlation.
+
+    This is the primitive behind every convolution and filter in jaxconv:
+    ``out[i] = sum_j xpad[i + j] k[j]`` over `axes` (no conjugation, no flip), with the other axes
+    of `x` and `k` broadcast. `k` has the same number of dimensions as `x`, or one per axis in
+    `axes`. The length of the output along ``axes[i]`` is ``n + before + after - m + 1``.
+    """
+    fn = "correlate_padded"
+    x, k, axes, boundaries, prec = _prepare(fn, x, k, "valid", method, axes, boundary, precision)
+    if len(pads) != len(axes):
+        raise ValueError(f"{fn}: `pads` must hold one (before, after) pair per axis; got {pads!r}.")
+    return _correlate(x, k, axes, tuple(map(tuple, pads)), boundaries, fillvalue, method, prec, fn)
+
+
+def _correlate(x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
+    out_dtype, compute = _result_dtype(x, k)
+    x = x.astype(compute)
+    k = k.astype(compute)
+    d = len(axes)
+    x = _boundary.pad(x, axes, pads, boundaries, fillvalue)
+    for a in axes:
+        if x.shape[a] < k.shape[a]:
+            raise ValueError(
+                f"{fn}: the kernel (shape {k.shape}) is larger than the extended input "
+                f"(shape {x.shape}) along axis {a}."
+            )
+    # Convolved axes go last, in order; batch axes broadcast in front.
+    x = jnp.moveaxis(x, axes, range(-d, 0))
+    k = jnp.moveaxis(k, axes, range(-d, 0))
+    n = x.shape[x.ndim - d :]
+    batch = math.prod(jnp.broadcast_shapes(x.shape[: x.ndim - d], k.shape[: k.ndim - d]))
+    method, terms = _plan(n, k, d, batch, method, fn)
+    if terms is not None:
+        terms = [[jnp.asarray(f, compute) for f in t] for t in terms]
+    out = _valid_jit(x, k, terms, d=d, method=method, precision=precision)
+    out = jnp.moveaxis(out, range(-d, 0), axes)
+    return out.astype(out_dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("d", "method", "precision"))
+def _valid_jit(x, k, terms, *, d, method, precision):
+    return _methods.valid_correlate(x, k, d, method, precision, terms)
+
+
+def _valid_swap(fn: str, s1: Sequence[int], s2: Sequence[int], axes: Sequence[int]) -> bool:
+    """scipy's rule for mode='valid': the larger input plays the signal, or it is an error."""
+    ok1 = all(s1[a] >= s2[a] for a in axes)
+    ok2 = all(s2[a] >= s1[a] for a in axes)
+    if not (ok1 or ok2):
+        raise ValueError(
+            f"{fn}: for mode='valid', one input must be at least as large as the other along "
+            f"every convolved axis; got shapes {tuple(s1)} and {tuple(s2)}."
+        )
+    return not ok1
+
+
+def _convolve_impl(
+    fn, in1, in2, mode, method, axes, boundary, fillvalue, precision, conj_flip, late_centre=False
+):
+    in1, in2, axes, boundaries, prec = _prepare(
+        fn, in1, in2, mode, method, axes, boundary, precision
+    )
+    if conj_flip:  # correlate(a, b) == convolve(a, reverse(conj(b)))
+        in2 = jnp.flip(jnp.conj(in2), axes)
+    if mode == "valid" and _valid_swap(fn, in1.shape, in2.shape, axes):
+        in1, in2 = in2, in1
+    m = [in2.shape[a] for a in axes]
+    if mode == "full":
+        pads = tuple((k - 1, k - 1) for k in m)
+    elif mode == "same":
+        # scipy centres the output in the full result, starting at (m - 1) // 2; correlate2d
+        # starts at m // 2 (one sample later for even kernels).
+        starts = [k // 2 if late_centre else (k - 1) // 2 for k in m]
+        pads = tuple((k - 1 - s, s) for k, s in zip(m, starts, strict=True))
+    else:
+        pads = tuple((0, 0) for _ in m)
+    w = jnp.flip(in2, axes)
+    return _correlate(in1, w, axes, pads, boundaries, fillvalue, method, prec, fn)
+
+
+def convolve(
+    in1: jax.typing.ArrayLike,
+    in2: jax.typing.ArrayLike,
+    mode: str = "full",
+    *,
+    method: str = "auto",
+    axes: int | Sequence[int] | None = None,
+    boundary: str | Sequence[str] = "fill",
+    fillvalue: jax.typing.ArrayLike = 0,
+    precision: Any = None,
+) -> jax.Array:
+    r"""N-D convolution, equal to ``scipy.signal.convolve`` (and ``np.convolve`` in 1-D).
+
+    .. math:: (x * k)[n] = \sum_j k[j]\, \tilde x[n - j]
+
+    where :math:`\tilde x` is `in1` extended beyond its edges by `boundary`.
+
+    Args:
+      in1: signal, shape ``(..., *spatial)``.
+      in2: kernel with the same number of dimensions as `in1` (every axis is convolved, as in
+        scipy), or fewer: then it acts on the trailing axes and `in1`'s leading axes are a batch.
+        With `axes`, `in2` may also have exactly one dimension per axis in `axes`. Axes that are
+        not convolved broadcast (each pair equal, or one of them 1).
+      mode: ``"full"`` (every overlap), ``"same"`` (shape of `in1`, centred as scipy does:
+        the full output from index ``(m - 1) // 2``) or ``"valid"`` (no extension needed; the
+        larger input plays the signal, as in scipy).
+      method: ``"auto"`` (cost model, see :func:`choose_method`), ``"direct"`` (XLA
+        convolution), ``"shift"`` (fused shift-and-add), ``"separable"`` (1-D passes over a
+        concrete low-rank kernel), ``"fft"`` or ``"oa"`` (overlap-save FFT blocks).
+      axes: axes to convolve over; default as described for `in2`.
+      boundary: extension of `in1`: ``"fill"``/``"constant"`` (with `fillvalue`), ``"wrap"``,
+        ``"symm"``/``"reflect"`` (half-sample symmetric), ``"mirror"`` (whole-sample),
+        ``"nearest"``/``"edge"``; or one name per convolved axis.
+      fillvalue: value outside `in1` for the constant boundary (may be traced).
+      precision: matmul/convolution precision for the ``direct`` method; defaults to
+        ``"highest"`` so results agree with scipy on GPUs too (no TF32).
+
+    Returns:
+      The convolution; ints and bools are promoted to float, float16/bfloat16 are computed in
+      float32 and returned in their own dtype.
+
+    Raises:
+      ValueError: on an unknown option, incompatible shapes or empty inputs.
+      TypeError: on a non-numeric input or a traced static option.
+
+    Examples:
+      >>> import jaxconv
+      >>> jaxconv.convolve([1.0, 2.0, 3.0], [0.0, 1.0, 0.5]).tolist()
+      [0.0, 1.0, 2.5, 4.0, 1.5]
+
+    Note:
+      For 1-D inputs this equals ``np.convolve`` in every mode, except ``"same"`` with a kernel
+      longer than the signal, where NumPy returns the kernel's length and scipy (and jaxconv)
+      the signal's.
+    """
+    return _convolve_impl(
+        "convolve", in1, in2, mode, method, axes, boundary, fillvalue, precision, False
+    )
+
+
+def correlate(
+    in1: jax.typing.ArrayLike,
+    in2: jax.typing.ArrayLike,
+    mode: str = "full",
+    *,
+    method: str = "auto",
+    axes: int | Sequence[int] | None = None,
+    boundary: str | Sequence[str] = "fill",
+    fillvalue: jax.typing.ArrayLike = 0,
+    precision: Any = None,
+) -> jax.Array:
+    r"""N-D cross-correlation, equal to ``scipy.signal.correlate`` (``np.correlate`` in 1-D).
+
+    ``correlate(a, b) == convolve(a, flip(conj(b)))``:
+    :math:`z[n] = \sum_j \tilde x[n + j - (m - 1)]\, \overline{k[j]}` in ``"full"`` mode.
+    Arguments are those of :func:`convolve`.
+
+    Examples:
+      >>> import jaxconv
+      >>> jaxconv.correlate([1.0, 2.0, 3.0], [0.0, 1.0, 0.5]).tolist()
+      [0.5, 2.0, 3.5, 3.0, 0.0]
+    """
+    return _convolve_impl(
+        "correlate", in1, in2, mode, method, axes, boundary, fillvalue, precision, True
+    )
+
+
+def _check_2d(fn: str, in1: Any, in2: Any) -> None:
+    for name, value in (("in1", in1), ("in2", in2)):
+        if np.ndim(value) < 2:
+            raise ValueError(f"{fn}: `{name}` must be at least 2-D; got shape {np.shape(value)}.")
+
+
+def convolve2d(
+    in1: jax.typing.ArrayLike,
+    in2: jax.typing.ArrayLike,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: jax.typing.ArrayLike = 0,
+    *,
+    method: str = "auto",
+    precision: Any = None,
+) -> jax.Array:
+    """2-D convolution, equal to ``scipy.signal.convolve2d`` for every mode and boundary.
+
+    Unlike ``jax.scipy.signal.convolve2d``, every boundary (``"fill"`` with any `fillvalue`,
+    ``"wrap"``, ``"symm"``, and also ``"mirror"`` and ``"nearest"``) is supported. Leading axes of
+    `in1` (and of `in2`) are batch axes; the last two are convolved. Other arguments are those of
+    :func:`convolve`.
+
+    Examples:
+      >>> import jaxconv
+      >>> x = [[1.0, 2.0], [3.0, 4.0]]
+      >>> jaxconv.convolve2d(x, [[1.0]], boundary="wrap").tolist()
+      [[1.0, 2.0], [3.0, 4.0]]
+    """
+    _check_2d("convolve2d", in1, in2)
+    return _convolve_impl(
+        "convolve2d", in1, in2, mode, method, (-2, -1), boundary, fillvalue, precision, False
+    )
+
+
+def correlate2d(
+    in1: jax.typing.ArrayLike,
+    in2: jax.typing.ArrayLike,
+    mode: str = "full",
+    boundary: str = "fill",
+    fillvalue: jax.typing.ArrayLike = 0,
+    *,
+    method: str = "auto",
+    precision: Any = None,
+) -> jax.Array:
+    """2-D cross-correlation, equal to ``scipy.signal.correlate2d`` for every mode and boundary.
+
+    Arguments are those of :func:`convolve2d`.
+    """
+    _check_2d("correlate2d", in1, in2)
+    fn = "correlate2d"
+    if mode == "valid" and np.ndim(in1) == np.ndim(in2):
+        s1, s2 = np.shape(in1), np.shape(in2)
+        if _valid_swap(fn, s1, s2, (-2, -1)):
+            # scipy swaps the operands and reverses the result: the conjugate lands on `in1`.
+            out = _convolve_impl(
+                fn, in2, in1, mode, method, (-2, -1), boundary, fillvalue, precision, True
+            )
+            return jnp.flip(out, (-2, -1))
+    return _convolve_impl(
+        fn, in1, in2, mode, method, (-2, -1), boundary, fillvalue, precision, True, True
+    )
+
+
+def choose_method(
+    in1: jax.typing.ArrayLike,
+    in2: jax.typing.ArrayLike,
+    mode: str = "full",
+    *,
+    axes: int | Sequence[int] | None = None,
+    backend: str | None = None,
+) -> str:
+    """The method ``method="auto"`` uses for these inputs, like ``scipy.signal.choose_conv_method``.
+
+    The model is per backend. On CPU it estimates the run time of each method from its work (taps
+    × outputs for ``shift``/``direct``, ``N log N`` for ``fft`` and for the blocks of ``oa``, the
+    sum of 1-D lengths × rank for ``separable``) with constants fitted to
+    ``benchmarks/bench_convolve.py`` and takes the cheapest; ``separable`` is a candidate only for
+    concrete kernels of low numerical rank. On GPU (cuDNN) and TPU (MXU) it uses ``direct`` up to
+    1024 (GPU) or 4096 (TPU) taps and ``fft`` beyond.
+
+    Args:
+      in1, in2, mode, axes: as in :func:`convolve` (only shapes, and concreteness of `in2`, matter).
+      backend: ``"cpu"``, ``"gpu"`` or ``"tpu"``; defaults to ``jax.default_backend()``.
+
+    Returns:
+      One of ``"direct"``, ``"shift"``, ``"separable"``, ``"fft"``, ``"oa"``.
+    """
+    fn = "choose_method"
+    in1, in2, axes, _, _ = _prepare(fn, in1, in2, mode, "auto", axes, "fill", None)
+    if mode == "valid" and _valid_swap(fn, in1.shape, in2.shape, axes):
+        in1, in2 = in2, in1
+    m = [in2.shape[a] for a in axes]
+    extra = {"full": [2 * (k - 1) for k in m], "same": [k - 1 for k in m], "valid": [0] * len(m)}
+    n = [in1.shape[a] + e for a, e in zip(axes, extra[mode], strict=True)]
+    batch_shape = jnp.broadcast_shapes(
+        tuple(s for i, s in enumerate(in1.shape) if i not in axes),
+        tuple(s for i, s in enumerate(in2.shape) if i not in axes),
+    )
+    w = jnp.moveaxis(in2, axes, range(-len(axes), 0))
+    if backend is not None and backend not in ("cpu", "gpu", "tpu"):
+        raise ValueError(f"{fn}: `backend` must be 'cpu', 'gpu' or 'tpu'; got {backend!r}.")
+    if backend is None or backend == jax.default_backend():
+        return _plan(n, w, len(axes), math.prod(batch_shape), "auto", fn)[0]
+    return _methods.auto_method(n, m, math.prod(batch_shape), backend)

@@ -1,0 +1,455 @@
+"""Plots for kernels, covariances, fits and images (matplotlib; safe under the Agg backend).
+
+Every function accepts numpy or JAX arrays, draws on the ``ax=`` it is given or on a new figure,
+and returns what it drew on; none calls ``plt.show`` or selects a backend. Kernel images use
+centred pixel offsets as coordinates (column offset ``x``, row offset ``y``), so a covariance
+``[[Sxx, Sxy], [Sxy, Syy]]`` in pixel units can be drawn over its kernel with
+:func:`covariance_ellipse`.
+
+Examples:
+    >>> import numpy as np
+    >>> import jaxconv.plot as jplot
+    >>> ax = jplot.kernel(np.outer([1, 2, 1], [-1, 0, 1]), title="Sobel x")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Ellipse, PathPatch
+from matplotlib.path import Path as MplPath
+
+__all__ = [
+    "animate_fit",
+    "covariance_comparison",
+    "covariance_ellipse",
+    "filter_grid",
+    "frequency_response",
+    "images",
+    "kernel",
+    "loss_curve",
+]
+
+
+def _real(x: Any, name: str, fn: str, ndims: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(x)
+    if np.iscomplexobj(a) or a.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: `{name}` must be real; got dtype {a.dtype}.")
+    if a.ndim not in ndims:
+        raise ValueError(f"{fn}: `{name}` must have ndim in {ndims}; got shape {a.shape}.")
+    return a.astype(np.float64)
+
+
+def _kernel_norm(k: np.ndarray, cmap: str | None) -> dict[str, Any]:
+    """Diverging colours centred at 0 for signed kernels, sequential ones otherwise."""
+    if k.size and k.min() < 0:
+        m = float(np.abs(k).max())
+        return {"cmap": cmap or "RdBu_r", "vmin": -m, "vmax": m}
+    return {"cmap": cmap or "viridis", "vmin": float(k.min()), "vmax": float(k.max())}
+
+
+def _centred_extent(shape: tuple[int, ...]) -> tuple[float, float, float, float]:
+    h, w = shape
+    return (-w / 2, w / 2, h / 2, -h / 2)  # pixel centres at offsets j - (w - 1) / 2
+
+
+def kernel(
+    k: Any, ax: Axes | None = None, title: str | None = None, cmap: str | None = None
+) -> Axes:
+    """Shows a 1-D or 2-D kernel as an image with a colour bar.
+
+    Signed kernels use a diverging colormap (``RdBu_r``) with limits ``±max|k|`` so that white is 0.
+    Axes are pixel offsets from the kernel centre; a 1-D kernel is shown as one row.
+
+    Args:
+        k: kernel, shape ``(n,)`` or ``(h, w)``, real.
+        ax: axes to draw on; a new figure if ``None``.
+        title: axes title.
+        cmap: colormap; by default ``RdBu_r`` if ``k`` has negative entries, else ``viridis``.
+
+    Returns:
+        The axes drawn on.
+    """
+    a = _real(k, "k", "kernel", (1, 2))
+    a = a[None, :] if a.ndim == 1 else a
+    if ax is None:
+        _, ax = plt.subplots()
+    im = ax.imshow(a, extent=_centred_extent(a.shape), **_kernel_norm(a, cmap))
+    ax.figure.colorbar(im, ax=ax)
+    ax.set_xlabel("x (column offset)")
+    ax.set_ylabel("y (row offset)")
+    if title is not None:
+        ax.set_title(title)
+    return ax
+
+
+def _check_cov(cov: Any, fn: str, name: str = "cov") -> np.ndarray:
+    c = _real(cov, name, fn, (2,))
+    if c.shape != (2, 2) or not np.allclose(c, c.T) or np.linalg.eigvalsh(c).min() < 0:
+        raise ValueError(f"{fn}: `{name}` must be a symmetric PSD 2x2 matrix; got {c.tolist()}.")
+    return c
+
+
+def _scale(n_std: float, confidence: float | None, fn: str) -> float:
+    if confidence is None:
+        return float(n_std)
+    if not 0 < confidence < 1:
+        raise ValueError(f"{fn}: `confidence` must be in (0, 1); got {confidence}.")
+    return math.sqrt(-2.0 * math.log1p(-confidence))  # chi-square(2 dof) quantile, closed form
+
+
+def _geometry(c: np.ndarray, s: float) -> tuple[float, float, float]:
+    """Width, height and angle (degrees) of the ``s``-sigma ellipse of covariance ``c``."""
+    vals, vecs = np.linalg.eigh(c)  # ascending: the last eigenvector is the major axis
+    angle = math.degrees(math.atan2(vecs[1, 1], vecs[0, 1]))
+    return 2 * s * math.sqrt(max(vals[1], 0.0)), 2 * s * math.sqrt(max(vals[0], 0.0)), angle
+
+
+def covariance_ellipse(
+    cov: Any,
+    ax: Axes | None = None,
+    mean: Sequence[float] = (0.0, 0.0),
+    n_std: float = 2.0,
+    confidence: float | None = None,
+    **style: Any,
+) -> Axes:
+    """Draws the ellipse ``(p - mean)ᵀ cov⁻¹ (p - mean) = s²`` of a 2x2 covariance.
+
+    With eigenvalues ``λ₁ ≥ λ₂`` and leading eigenvector ``v₁`` (``numpy.linalg.eigh``), the
+    ellipse has width ``2 s √λ₁``, height ``2 s √λ₂`` and angle ``atan2(v₁y, v₁x)``. ``s`` is
+    ``n_std``, or, if ``confidence`` is given, ``√(-2 ln(1 - confidence))`` so that the ellipse
+    holds that probability mass of a Gaussian.
+
+    Args:
+        cov: symmetric positive semi-definite ``(2, 2)`` matrix ``[[Sxx, Sxy], [Sxy, Syy]]``.
+        ax: axes to draw on; a new figure if ``None``.
+        mean: centre of the ellipse.
+        n_std: scale ``s`` in standard deviations.
+        confidence: if given, overrides ``n_std`` with the radius holding this probability.
+        **style: passed to ``matplotlib.patches.Ellipse`` (unfilled, colour ``C0`` by default).
+
+    Returns:
+        The axes drawn on; the ellipse is ``ax.patches[-1]``.
+    """
+    c = _check_cov(cov, "covariance_ellipse")
+    w, h, angle = _geometry(c, _scale(n_std, confidence, "covariance_ellipse"))
+    if ax is None:
+        _, ax = plt.subplots()
+    style = {"facecolor": "none", "edgecolor": "C0", "linewidth": 2, **style}
+    ax.add_patch(Ellipse(tuple(np.asarray(mean, float)), w, h, angle=angle, **style))
+    ax.autoscale_view()
+    ax.set_aspect("equal", adjustable="box")
+    return ax
+
+
+def covariance_comparison(
+    true_cov: Any,
+    fitted_cov: Any,
+    stderr_cov: Any = None,
+    ax: Axes | None = None,
+    mean: Sequence[float] = (0.0, 0.0),
+    n_std: float = 2.0,
+    level: float = 0.95,
+) -> Axes:
+    """Draws the true and the recovered covariance ellipses, and a confidence band for the latter.
+
+    ``stderr_cov`` is the 3x3 covariance of the estimates ``(Sxx, Sxy, Syy)``. The band is the
+    pointwise ``level`` interval of the fitted ellipse's radius ``r(φ) = s / √(uᵀ Σ⁻¹ u)`` in each
+    direction ``u = (cos φ, sin φ)``, from the delta method:
+    ``∂r/∂θ = (s/2) (uᵀΣ⁻¹u)^(-3/2) (w_x², 2 w_x w_y, w_y²)`` with ``w = Σ⁻¹u``.
+
+    Args:
+        true_cov: ``(2, 2)`` covariance used to generate the data (solid black).
+        fitted_cov: ``(2, 2)`` recovered covariance, positive definite (dashed).
+        stderr_cov: optional ``(3, 3)`` covariance of the ``(Sxx, Sxy, Syy)`` estimates.
+        ax: axes to draw on; a new figure if ``None``.
+        mean: centre of the ellipses.
+        n_std: ellipse scale ``s`` in standard deviations.
+        level: coverage of the band.
+
+    Returns:
+        The axes drawn on.
+    """
+    fn = "covariance_comparison"
+    t, f = _check_cov(true_cov, fn, "true_cov"), _check_cov(fitted_cov, fn, "fitted_cov")
+    if np.linalg.eigvalsh(f).min() <= 0:
+        raise ValueError(f"{fn}: `fitted_cov` must be positive definite; got {f.tolist()}.")
+    if ax is None:
+        _, ax = plt.subplots()
+    m = np.asarray(mean, float)
+    if stderr_cov is not None:
+        v = _real(stderr_cov, "stderr_cov", fn, (2,))
+        if v.shape != (3, 3):
+            raise ValueError(f"{fn}: `stderr_cov` must have shape (3, 3); got {v.shape}.")
+        if not 0 < level < 1:
+            raise ValueError(f"{fn}: `level` must be in (0, 1); got {level}.")
+        phi = np.linspace(0, 2 * np.pi, 181)
+        u = np.stack([np.cos(phi), np.sin(phi)])
+        w = np.linalg.solve(f, u)
+        q = np.sum(u * w, axis=0)  # uᵀ Σ⁻¹ u, one per direction
+        r = n_std / np.sqrt(q)
+        g = np.stack([w[0] ** 2, 2 * w[0] * w[1], w[1] ** 2])
+        se = 0.5 * n_std * q**-1.5 * np.sqrt(np.maximum(np.einsum("in,ij,jn->n", g, v, g), 0))
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        outer = m[:, None] + u * (r + z * se)
+        inner = m[:, None] + u * np.maximum(r - z * se, 0)
+        verts = np.concatenate([outer.T, inner.T[::-1]])  # opposite windings leave a hole
+        codes = np.full(len(verts), MplPath.LINETO)
+        codes[[0, len(phi)]] = MplPath.MOVETO
+        band = PathPatch(MplPath(verts, codes), facecolor="C1", alpha=0.3, edgecolor="none")
+        band.set_label(f"{level:.0%} band")
+        ax.add_patch(band)
+    covariance_ellipse(t, ax, mean, n_std, edgecolor="k", label="true")
+    covariance_ellipse(f, ax, mean, n_std, edgecolor="C1", linestyle="--", label="fitted")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend(loc="best")
+    return ax
+
+
+def filter_grid(
+    kernels: Any, titles: Sequence[str] | None = None, ncols: int = 4, cmap: str | None = None
+) -> Figure:
+    """Shows several kernels in a grid, each as :func:`kernel` draws it.
+
+    Args:
+        kernels: sequence of kernels, or an array ``(n, h, w)``.
+        titles: one title per kernel.
+        ncols: panels per row.
+        cmap: colormap for every panel; chosen per kernel if ``None``.
+
+    Returns:
+        The new figure.
+    """
+    ks = [np.asarray(k) for k in kernels]
+    if not ks or ncols < 1:
+        raise ValueError(
+            f"filter_grid: `kernels` and `ncols` must be positive; got {len(ks)}, {ncols}."
+        )
+    if titles is not None and len(titles) != len(ks):
+        raise ValueError(f"filter_grid: `titles` must have {len(ks)} entries; got {len(titles)}.")
+    ncols = min(ncols, len(ks))
+    nrows = -(-len(ks) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < len(ks):
+            kernel(ks[i], ax=ax, title=None if titles is None else titles[i], cmap=cmap)
+        else:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def loss_curve(history: Any, ax: Axes | None = None, log: bool = True) -> Axes:
+    """Plots a loss history against the step number.
+
+    Args:
+        history: 1-D array of losses, or a mapping ``label -> 1-D array`` for several curves.
+        ax: axes to draw on; a new figure if ``None``.
+        log: logarithmic y axis; every value must then be positive.
+
+    Returns:
+        The axes drawn on.
+    """
+    curves = dict(history) if isinstance(history, Mapping) else {None: history}
+    curves = {k: _real(v, "history", "loss_curve", (1,)) for k, v in curves.items()}
+    if log and any(np.any(v <= 0) for v in curves.values()):
+        raise ValueError("loss_curve: `history` must be positive for `log=True`; got values <= 0.")
+    if ax is None:
+        _, ax = plt.subplots()
+    for label, v in curves.items():
+        ax.plot(np.arange(len(v)), v, label=label)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if len(curves) > 1 or None not in curves:
+        ax.legend()
+    return ax
+
+
+def frequency_response(k: Any, ax: Axes | None = None, shape: tuple[int, int] = (128, 128)) -> Axes:
+    """Shows ``|FFT(k)|`` zero-padded to ``shape`` (1-D kernels use ``shape[-1]``), centred at 0.
+
+    Frequencies are in cycles/pixel, from -0.5 to 0.5; the magnitude ignores where the kernel's
+    centre is, so it is the gain each spatial frequency gets from convolving with ``k``.
+
+    Args:
+        k: kernel, shape ``(n,)`` or ``(h, w)``, real.
+        ax: axes to draw on; a new figure if ``None``.
+        shape: FFT size, at least the kernel's shape; finer sampling of the response.
+
+    Returns:
+        The axes drawn on: a line plot for 1-D kernels, an image with a colour bar for 2-D.
+    """
+    a = _real(k, "k", "frequency_response", (1, 2))
+    n = tuple(shape)[-a.ndim :]
+    if any(m < s for m, s in zip(n, a.shape, strict=True)):
+        raise ValueError(f"frequency_response: `shape` must be >= {a.shape}; got {tuple(shape)}.")
+    mag = np.abs(np.fft.fftshift(np.fft.fftn(a, s=n, axes=tuple(range(a.ndim)))))
+    if ax is None:
+        _, ax = plt.subplots()
+    if a.ndim == 1:
+        ax.plot(np.fft.fftshift(np.fft.fftfreq(n[0])), mag)
+        ax.set_xlabel("f (cycles/pixel)")
+        ax.set_ylabel("|H(f)|")
+        return ax
+    fy, fx = (np.fft.fftshift(np.fft.fftfreq(m)) for m in n)
+    dy, dx = 1 / n[0], 1 / n[1]
+    extent = (fx[0] - dx / 2, fx[-1] + dx / 2, fy[0] - dy / 2, fy[-1] + dy / 2)
+    im = ax.imshow(mag, extent=extent, origin="lower", cmap="magma")  # f_y grows upwards
+    ax.figure.colorbar(im, ax=ax, label="|H(f)|")
+    ax.set_xlabel("f_x (cycles/pixel)")
+    ax.set_ylabel("f_y (cycles/pixel)")
+    return ax
+
+
+def images(
+    list_of_images: Sequence[Any],
+    titles: Sequence[str] | None = None,
+    cmap: str = "gray",
+    ncols: int | None = None,
+) -> Figure:
+    """Shows images side by side without axes, like the seed's "Original" vs "Convolved" panel.
+
+    Args:
+        list_of_images: images ``(H, W)`` or ``(H, W, 3|4)``.
+        titles: one title per image.
+        cmap: colormap for gray images.
+        ncols: panels per row; all in one row if ``None``.
+
+    Returns:
+        The new figure.
+    """
+    ims = [np.asarray(x) for x in list_of_images]  # keep dtypes: imshow scales uint8 RGB itself
+    for x in ims:
+        if not (x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (3, 4))):
+            raise ValueError(f"images: each image must be (H, W) or (H, W, 3|4); got {x.shape}.")
+    if not ims:
+        raise ValueError("images: `list_of_images` must hold at least one image; got none.")
+    if titles is not None and len(titles) != len(ims):
+        raise ValueError(f"images: `titles` must have {len(ims)} entries; got {len(titles)}.")
+    ncols = min(ncols or len(ims), len(ims))
+    nrows = -(-len(ims) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 5 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < len(ims):
+            ax.imshow(ims[i], cmap=cmap)
+            if titles is not None:
+                ax.set_title(titles[i])
+        ax.set_axis_off()
+    return fig
+
+
+def animate_fit(
+    kernels_history: Any,
+    predictions_history: Any,
+    target: Any,
+    path: str | os.PathLike[str],
+    fps: int = 5,
+    losses: Any = None,
+    covs: Any = None,
+    true_cov: Any = None,
+    n_std: float = 2.0,
+) -> Path:
+    """Writes a GIF of a fit: per frame, the kernel, the prediction and the target.
+
+    Optional panels show the loss so far (``losses``, one value per frame) and the fitted
+    covariance ellipse (``covs``, shape ``(T, 2, 2)``) against ``true_cov``. Each frame is titled
+    with its index, so Pillow never merges identical frames and the GIF has exactly ``T`` frames.
+    The file is written to a temporary name in the same folder and renamed into place.
+
+    Args:
+        kernels_history: ``T`` kernels, each ``(n,)`` or ``(h, w)``.
+        predictions_history: ``(T, H, W)`` model outputs, one per frame.
+        target: ``(H, W)`` image the fit is matching.
+        path: output ``.gif``.
+        fps: frames per second.
+        losses: optional ``(T,)`` loss at each frame.
+        covs: optional ``(T, 2, 2)`` fitted covariances.
+        true_cov: optional ``(2, 2)`` reference covariance, drawn when ``covs`` is given.
+        n_std: ellipse scale in standard deviations.
+
+    Returns:
+        ``path`` as a ``pathlib.Path``.
+    """
+    fn = "animate_fit"
+    ks = _real(np.stack([np.asarray(k) for k in kernels_history]), "kernels_history", fn, (2, 3))
+    preds = _real(predictions_history, "predictions_history", fn, (3,))
+    tgt = _real(target, "target", fn, (2,))
+    n = len(ks)
+    if len(preds) != n or preds.shape[1:] != tgt.shape:
+        raise ValueError(
+            f"{fn}: `predictions_history` must have shape {(n, *tgt.shape)}; got {preds.shape}."
+        )
+    extra = {"losses": losses, "covs": covs}
+    extra = {k: np.asarray(v, float) for k, v in extra.items() if v is not None}
+    for name, v in extra.items():
+        if len(v) != n:
+            raise ValueError(f"{fn}: `{name}` must have {n} entries, one per frame; got {len(v)}.")
+    fig = Figure(figsize=(3.2 * (3 + len(extra)), 3.2), dpi=80)
+    axes = fig.subplots(1, 3 + len(extra), squeeze=False)[0]
+    kernel(ks[0], ax=axes[0], title="kernel")
+    k_img = axes[0].images[0]
+    k_img.set_clim(**{k: _kernel_norm(ks, None)[k] for k in ("vmin", "vmax")})
+    lim = {"vmin": float(tgt.min()), "vmax": float(tgt.max()), "cmap": "gray"}
+    p_img = axes[1].imshow(preds[0], **lim)
+    axes[2].imshow(tgt, **lim)
+    for ax, title in zip(axes[1:3], ("prediction", "target"), strict=True):
+        ax.set_title(title)
+        ax.set_axis_off()
+    line = ellipse = None
+    panel = 3
+    if "losses" in extra:
+        loss = extra["losses"]
+        loss_curve(loss, ax=axes[panel], log=bool(np.all(loss > 0)))
+        line = axes[panel].lines[0]
+        panel += 1
+    if "covs" in extra:
+        covs_ = [_check_cov(c, fn, "covs") for c in extra["covs"]]
+        if true_cov is not None:
+            covs_.append(_check_cov(true_cov, fn, "true_cov"))
+            covariance_ellipse(covs_[-1], axes[panel], n_std=n_std, edgecolor="k", label="true")
+        covariance_ellipse(covs_[0], axes[panel], n_std=n_std, edgecolor="C1", label="fitted")
+        ellipse = axes[panel].patches[-1]
+        r = 1.1 * n_std * math.sqrt(max(np.linalg.eigvalsh(c).max() for c in covs_))
+        axes[panel].set(xlim=(-r, r), ylim=(-r, r))  # fixed across frames
+        axes[panel].legend(loc="best")
+    suptitle = fig.suptitle("")
+    fig.tight_layout()
+
+    def update(i: int) -> list[Any]:
+        k_img.set_data(ks[i][None, :] if ks.ndim == 2 else ks[i])
+        p_img.set_data(preds[i])
+        suptitle.set_text(f"frame {i + 1}/{n}")
+        if line is not None:
+            line.set_data(np.arange(i + 1), extra["losses"][: i + 1])
+        if ellipse is not None:
+            w, h, angle = _geometry(extra["covs"][i], n_std)
+            ellipse.set(width=w, height=h, angle=angle)
+        return []
+
+    path = Path(os.fspath(path))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".gif")
+    os.close(fd)
+    try:
+        FuncAnimation(fig, update, frames=n, blit=False).save(tmp, writer=PillowWriter(fps=fps))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
