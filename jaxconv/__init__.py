@@ -9,6 +9,7 @@ from jaxconv._convolve import (
     choose_method,
     convolve,
     convolve2d,
+    convolve_separable,
     correlate,
     correlate2d,
     correlate_padded,
@@ -16,3 +17,32 @@ from jaxconv._convolve import (
 
 # data and I/O (plotting is the public submodule `jaxconv.plot`, imported on demand)
 from jaxconv._io import default_image, load_image, save_json_atomic, save_npz_atomic
+
+# isort: split
+# kernels: Gaussians from a covariance, derivatives of Gaussians, classic edge kernels
+from jaxconv._edges import box_kernel, laplace_kernel, prewitt_kernel, scharr_kernel, sobel_kernel
+from jaxconv._gaussian import (
+    gaussian_kernel,
+    gaussian_truncation,
+    multivariate_normal_pdf,
+    normal_pdf,
+    uniform_pdf,
+)
+from jaxconv._gaussian_derivatives import (
+    difference_of_gaussians_kernel,
+    gaussian_derivative_kernel,
+    gaussian_laplace_kernel,
+    oriented_derivative_kernel,
+)
+from jaxconv._gaussian_param import Gaussian
+
+# isort: split
+# filters with scipy.ndimage's semantics
+from jaxconv._edges import edge_magnitude, prewitt, scharr, sobel
+from jaxconv._filters import laplace, ndimage_convolve, ndimage_correlate, uniform_filter
+from jaxconv._gaussian_filters import (
+    gaussian_filter,
+    gaussian_filter1d,
+    gaussian_gradient_magnitude,
+    gaussian_laplace,
+)

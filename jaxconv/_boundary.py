@@ -1,8 +1,8 @@
 """Boundary (signal-extension) modes shared by every convolution and filter.
 
-scipy.signal and scipy.ndimage name the same extensions differently, and `numpy.pad` uses yet another
-vocabulary (its ``"reflect"`` is ndimage's ``"mirror"``). Every public name is mapped here onto one
-canonical set, so the rest of jaxconv speaks a single language:
+scipy.signal and scipy.ndimage name the same extensions differently, and `numpy.pad` uses yet
+another vocabulary (its ``"reflect"`` is ndimage's ``"mirror"``). Every public name is mapped here
+onto one canonical set, so the rest of jaxconv speaks a single language:
 
 =============  ============================================  =========================
 canonical      accepted names                                extension of ``a b c d``
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 BOUNDARY_ALIASES: dict[str, str] = {
     "fill": "constant",
@@ -85,7 +86,12 @@ def pad(
         widths = [(0, 0)] * x.ndim
         widths[axis] = (lo, hi)
         if mode == "constant":
-            x = jnp.pad(x, widths, mode="constant", constant_values=jnp.asarray(fillvalue, x.dtype))
+            # Zero-pad, then add the fill value on a constant mask: differentiable in both the
+            # signal and the (possibly traced) fill value, which jnp.pad/lax.pad are not.
+            x = jnp.pad(x, widths)
+            mask = np.pad(np.zeros(x.shape[axis] - lo - hi), (lo, hi), constant_values=1.0)
+            mask = mask.reshape([-1 if i == axis else 1 for i in range(x.ndim)])
+            x = x + jnp.asarray(fillvalue, x.dtype) * mask.astype(x.real.dtype)
         else:
             x = jnp.pad(x, widths, mode=_NUMPY_PAD_MODE[mode])
     return x
