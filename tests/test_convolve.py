@@ -60,9 +60,8 @@ def test_matches_scipy_signal(shapes, method):
     rng = np.random.default_rng(0)
     x, k = _rand(rng, shapes[0]), _rand(rng, shapes[1])
     for mode in MODES:
-        if mode == "valid" and not (
-            all(a >= b for a, b in zip(*shapes)) or all(a <= b for a, b in zip(*shapes))
-        ):
+        pairs = list(zip(*shapes, strict=True))
+        if mode == "valid" and not (all(a >= b for a, b in pairs) or all(a <= b for a, b in pairs)):
             continue
         _close(jaxconv.convolve(x, k, mode, method=method), ss.convolve(x, k, mode, "direct"))
         _close(jaxconv.correlate(x, k, mode, method=method), ss.correlate(x, k, mode, "direct"))
@@ -197,7 +196,7 @@ def test_batch_and_per_batch_kernels(method):
     ref = np.stack([ss.convolve(xi, k, "same") for xi in x])
     _close(jaxconv.convolve(x, k, "same", method=method), ref)  # leading axis is a batch
     kb = _rand(rng, (3, 4, 3))
-    ref = np.stack([ss.convolve(xi, ki, "same") for xi, ki in zip(x, kb)])
+    ref = np.stack([ss.convolve(xi, ki, "same") for xi, ki in zip(x, kb, strict=False)])
     _close(jaxconv.convolve(x, kb, "same", axes=(1, 2), method=method), ref)
 
 
@@ -269,7 +268,7 @@ def test_jit_equals_eager_and_vmap_equals_loop(method):
 )
 def test_hypothesis_random_shapes(shape, kscale, mode, method, seed):
     rng = np.random.default_rng(seed)
-    kshape = tuple(max(1, int(round(s * kscale))) for s in shape)
+    kshape = tuple(max(1, round(s * kscale)) for s in shape)
     x, k = _rand(rng, shape), _rand(rng, kshape)
     _close(jaxconv.convolve(x, k, mode, method=method), ss.convolve(x, k, mode, "direct"))
 
