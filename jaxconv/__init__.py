@@ -46,3 +46,21 @@ from jaxconv._gaussian_filters import (
     gaussian_gradient_magnitude,
     gaussian_laplace,
 )
+
+# isort: split
+# fitting: the optax loop, models, least squares, uncertainty, Gaussian blur estimation
+from jaxconv._fit import FitResult, fit, fit_batch
+from jaxconv._fit_gaussian import GaussianFitResult, fit_gaussian, fit_gaussian_tiles
+from jaxconv._lstsq import LeastSquaresResult, least_squares
+from jaxconv._models import (
+    FreeKernel,
+    GaussianBlur,
+    GaussianBlurParams,
+    GaussianEdge,
+    GaussianEdgeParams,
+    KernelModel,
+    Model,
+    PredictionModel,
+)
+from jaxconv._spectral import spectral_covariance
+from jaxconv._uncertainty import Uncertainty, cramer_rao_bound, standard_errors

@@ -362,6 +362,7 @@ def animate_fit(
     covs: Any = None,
     true_cov: Any = None,
     n_std: float = 2.0,
+    dpi: int = 80,
 ) -> Path:
     """Writes a GIF of a fit: per frame, the kernel, the prediction and the target.
 
@@ -380,6 +381,7 @@ def animate_fit(
         covs: optional ``(T, 2, 2)`` fitted covariances.
         true_cov: optional ``(2, 2)`` reference covariance, drawn when ``covs`` is given.
         n_std: ellipse scale in standard deviations.
+        dpi: resolution; each panel is 3.2 inches square (lower it for smaller files).
 
     Returns:
         ``path`` as a ``pathlib.Path``.
@@ -398,7 +400,7 @@ def animate_fit(
     for name, v in extra.items():
         if len(v) != n:
             raise ValueError(f"{fn}: `{name}` must have {n} entries, one per frame; got {len(v)}.")
-    fig = Figure(figsize=(3.2 * (3 + len(extra)), 3.2), dpi=80)
+    fig = Figure(figsize=(3.2 * (3 + len(extra)), 3.2), dpi=dpi)
     axes = fig.subplots(1, 3 + len(extra), squeeze=False)[0]
     kernel(ks[0], ax=axes[0], title="kernel")
     k_img = axes[0].images[0]

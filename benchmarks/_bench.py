@@ -1,0 +1,134 @@
+"""Shared plumbing for the benchmark scripts: timing, machine description, tables and JSON.
+
+Timings follow one protocol for every implementation: call once (for JAX this compiles and warms
+up), then time ``repeats`` calls, each ended by ``jax.block_until_ready`` (a no-op on NumPy
+results), and report the median. Implementations whose warm-up call takes longer than
+``slow_s`` are timed fewer times (at least twice), so that a slow peer does not stall the run;
+their records say how many repeats they got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+_PACKAGES = ("jaxconv", "jax", "jaxlib", "numpy", "scipy", "opencv-python-headless")
+
+
+def parse_args(name: str, doc: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Options every benchmark shares."""
+    parser = argparse.ArgumentParser(prog=f"{name}.py", description=(doc or name).splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="write results (JSON) here")
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="image sizes (square)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per entry")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--slow-s", type=float, default=2.0, help="time entries slower than this only twice"
+    )
+    args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = [128] if args.quick else [512, 2048]
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 15
+    return args
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    devices = jax.devices()
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": devices[0].device_kind,
+        "device_count": len(devices),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "system": platform.system(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "loadavg_start": list(os.getloadavg()),
+    }
+
+
+def time_call(fn: Callable[[], Any], repeats: int, slow_s: float) -> dict[str, Any]:
+    """Median (and min, max) wall time in ms of `fn()`, after one warm-up call."""
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    warm = time.perf_counter() - start
+    n = repeats if warm < slow_s else min(repeats, 2)
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    ms = [1e3 * t for t in times]
+    return {
+        "median_ms": statistics.median(ms),
+        "min_ms": min(ms),
+        "max_ms": max(ms),
+        "repeats": n,
+        "warmup_s": warm,
+    }
+
+
+def rel_error(out: Any, ref: np.ndarray) -> float:
+    """Largest absolute difference from `ref`, relative to the largest entry of `ref`."""
+    out = np.asarray(out, dtype=np.float64)
+    return float(np.max(np.abs(out - ref)) / max(np.max(np.abs(ref)), 1e-300))
+
+
+def fmt_ratio(r: float | None) -> str:
+    if r is None:
+        return "-"
+    return f"{r:.2f}" if r < 100 else f"{r:.0f}"
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    print(f"\n{title}")
+    line = "  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    sys.stdout.flush()
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload["machine"]["loadavg_end"] = list(os.getloadavg())
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1, default=float))
+    tmp.replace(path)
+    print(f"\nwrote {path}")

@@ -1,0 +1,279 @@
+r"""The traced core of :func:`jaxconv.fit`: the loop state, one step, a chunk of steps, the finish.
+
+The loop follows optax: a pure, jitted ``step(carry) -> carry`` (value and gradient of the loss,
+``optimizer.update``, ``optax.apply_updates``; or one Levenberg–Marquardt iteration), run many
+steps per dispatch in a ``lax.while_loop`` chunk so Python never sits in the inner loop. Between
+chunks the host updates the progress bar, calls the callback, and writes checkpoints. The step
+tracks the best parameters seen and stops on a non-finite loss or gradient (returning them),
+on the tolerance, or at the step cap. Batched fits (:func:`fit_batch`) ``vmap`` the same chunk
+over many (image, target) pairs, each stopping on its own.
+"""
+
+import collections
+import dataclasses
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+from jax.flatten_util import ravel_pytree
+
+from jaxconv import _lstsq
+from jaxconv._forward import crop, forward
+from jaxconv._models import Model
+from jaxconv._uncertainty import from_jacobian, uncertainty_from
+
+RUNNING, CONVERGED, MAX_STEPS, NONFINITE, STALLED, CALLBACK = range(6)
+STATUS = ("running", "converged", "max_steps", "non-finite", "stalled", "callback")
+LOSSES = ("mse", "mae")
+PATIENCE = 10  # steps in a row within `tol` before a gradient fit counts as converged
+_MAX_UNCERTAINTY_PARAMS = 512
+
+
+class Carry(NamedTuple):
+    """The loop's state (one fit; batched fits stack it)."""
+
+    params: Any
+    opt_state: Any
+    step: jax.Array
+    status: jax.Array
+    detail: jax.Array  # the LM solver's own status code (for the message)
+    prev_loss: jax.Array
+    stall: jax.Array
+    best_params: Any
+    best_loss: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything static about a fit (hashable: one compile per configuration)."""
+
+    model: Model
+    kind: str  # "grad" or "lm"
+    optimizer: Any
+    loss: Any
+    steps: int
+    tol: float
+    border: tuple
+    boundary: Any
+    method: str
+    chunk: int
+    batched: bool
+
+
+# --- losses and steps (traced) -------------------------------------------------------------------
+def _target_interior(cfg: Config, target: jax.Array) -> jax.Array:
+    return crop(target, cfg.border)
+
+
+def loss_value(cfg: Config, params: Any, image: jax.Array, target: jax.Array) -> jax.Array:
+    pred = forward(cfg.model, params, image, cfg.border, cfg.boundary, cfg.method)
+    t = _target_interior(cfg, target)
+    if cfg.loss == "mse":
+        return jnp.mean((pred - t) ** 2)
+    if cfg.loss == "mae":
+        return jnp.mean(jnp.abs(pred - t))
+    return jnp.asarray(cfg.loss(pred, t)).reshape(())
+
+
+def _residual_fn(cfg: Config, unravel: Callable, image: jax.Array, target: jax.Array) -> Callable:
+    t = jnp.ravel(_target_interior(cfg, target))
+
+    def residual(x):
+        pred = forward(cfg.model, unravel(x), image, cfg.border, cfg.boundary, cfg.method)
+        return jnp.ravel(pred) - t
+
+    return residual
+
+
+def _lm_tols(cfg: Config) -> dict:
+    return dict(ftol=cfg.tol, xtol=cfg.tol, gtol=cfg.tol)
+
+
+def init_carry(cfg: Config, params: Any, image: jax.Array, target: jax.Array) -> Carry:
+    """The loop state before the first step (one per pair for batched fits)."""
+    if cfg.batched:
+        one = dataclasses.replace(cfg, batched=False)
+        return jax.vmap(functools.partial(init_carry, one))(params, image, target)
+    dtype = ravel_pytree(params)[0].dtype
+    status = jnp.asarray(RUNNING, jnp.int32)
+    detail = jnp.asarray(0, jnp.int32)
+    if cfg.kind == "lm":
+        # Not evaluated yet: the first LM step evaluates the start (one compiled Jacobian).
+        x, unravel = ravel_pytree(params)
+        opt_state = _lstsq.lm_init(_residual_fn(cfg, unravel, image, target), x)
+    else:
+        opt_state = cfg.optimizer.init(params)
+    carry = Carry(
+        params=params,
+        opt_state=opt_state,
+        step=jnp.asarray(0, jnp.int32),
+        status=status,
+        detail=detail,
+        prev_loss=jnp.asarray(jnp.inf, dtype),
+        stall=jnp.asarray(0, jnp.int32),
+        best_params=params,
+        best_loss=jnp.asarray(jnp.inf, dtype),
+    )
+    # Strong dtypes everywhere, so a carry restored from a checkpoint has the same types.
+    return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.result_type(v)), carry)
+
+
+def _where(pred: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def _step(cfg: Config, c: Carry, image: jax.Array, target: jax.Array) -> tuple:
+    """One optimizer step; returns the new carry and (loss, params) before the step."""
+    step = c.step + 1
+    if cfg.kind == "lm":
+        _, unravel = ravel_pytree(c.params)
+        first = ~jnp.isfinite(c.opt_state.cost)  # this step only evaluates the start
+        s = _lstsq.lm_step(_residual_fn(cfg, unravel, image, target), c.opt_state, **_lm_tols(cfg))
+        # The loss before the step (after the evaluation, on the first one).
+        cost = jnp.where(first, s.cost, c.opt_state.cost)
+        loss = 2.0 * cost / s.residual.shape[0]
+        params = unravel(s.x)
+        step = jnp.where(first, c.step, step)
+        finite = s.status != _lstsq.NONFINITE
+        status = jnp.select(
+            [
+                (s.status >= _lstsq.FTOL) & (s.status <= _lstsq.GTOL),
+                s.status == _lstsq.STALLED,
+                step >= cfg.steps,
+            ],
+            [CONVERGED, STALLED, MAX_STEPS],
+            RUNNING,
+        )
+        detail, opt_state, stall = s.status, s, c.stall
+    else:
+        loss, grads = jax.value_and_grad(loss_value, argnums=1)(cfg, c.params, image, target)
+        finite = jnp.isfinite(loss) & jnp.all(
+            jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)])
+        )
+        extra = {}
+        if isinstance(cfg.optimizer, optax.GradientTransformationExtraArgs):
+            value_fn = functools.partial(loss_value, cfg, image=image, target=target)
+            extra = dict(value=loss, grad=grads, value_fn=value_fn)
+        updates, opt_state = cfg.optimizer.update(grads, c.opt_state, c.params, **extra)
+        params = optax.apply_updates(c.params, updates)
+        params = jax.tree_util.tree_map(lambda p, q: p.astype(q.dtype), params, c.params)
+        small = jnp.abs(c.prev_loss - loss) <= cfg.tol * jnp.abs(loss)
+        stall = jnp.where(small, c.stall + 1, 0).astype(jnp.int32)
+        status = jnp.select([stall >= PATIENCE, step >= cfg.steps], [CONVERGED, MAX_STEPS], 0)
+        detail = c.detail
+    status = jnp.where(finite, status, NONFINITE).astype(jnp.int32)
+    better = finite & (loss < c.best_loss)
+    new = Carry(
+        params=_where(finite, params, c.params),
+        opt_state=opt_state if cfg.kind == "lm" else _where(finite, opt_state, c.opt_state),
+        step=jnp.where(finite, step, c.step).astype(jnp.int32),
+        status=status,
+        detail=jnp.asarray(detail, jnp.int32),
+        prev_loss=jnp.where(finite, loss, c.prev_loss),
+        stall=stall,
+        best_params=_where(better, c.params, c.best_params),
+        best_loss=jnp.where(better, loss, c.best_loss),
+    )
+    return new, loss, c.params
+
+
+def run_chunk(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
+    """Up to `cfg.chunk` steps in one ``lax.while_loop``, recording (loss, params) per step."""
+
+    def one(carry, image, target):
+        dtype = carry.prev_loss.dtype
+        start = carry.step
+        hist = (
+            jnp.full((cfg.chunk,), jnp.nan, dtype),
+            jax.tree_util.tree_map(
+                lambda p: jnp.full((cfg.chunk, *p.shape), jnp.nan, p.dtype), carry.params
+            ),
+        )
+
+        def cond(state):
+            i, c, _ = state
+            return (i < cfg.chunk) & (c.status == RUNNING)
+
+        def body(state):
+            i, c, (hl, hp) = state
+            # Entry k holds step start + k (an LM evaluation step is overwritten by the next).
+            k = c.step - start
+            c, loss, params = _step(cfg, c, image, target)
+            hp = jax.tree_util.tree_map(lambda h, v: h.at[k].set(v), hp, params)
+            return i + 1, c, (hl.at[k].set(loss), hp)
+
+        _, carry, hist = lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), carry, hist))
+        return carry, hist
+
+    if cfg.batched:
+        return jax.vmap(one)(carry, image, target)
+    return one(carry, image, target)
+
+
+def finish(cfg: Config, carry: Carry, params: Any, image: jax.Array, target: jax.Array) -> tuple:
+    """Final loss, derived quantities and (for least-squares fits) the uncertainty.
+
+    An LM fit already holds the residual and Jacobian at its parameters: they are reused.
+    """
+
+    def one(carry, params, image, target):
+        small = ravel_pytree(params)[0].size <= _MAX_UNCERTAINTY_PARAMS
+        if cfg.kind == "lm":
+            s = carry.opt_state
+            loss = 2.0 * s.cost / s.residual.shape[0]
+            unc = from_jacobian(cfg.model, params, s.jacobian, s.residual) if small else None
+            return loss, cfg.model.derived(params), unc
+        loss = loss_value(cfg, params, image, target)
+        unc = None
+        if cfg.loss == "mse" and small:
+            unc = uncertainty_from(
+                cfg.model, params, image, target, cfg.border, cfg.boundary, cfg.method
+            )
+        return loss, cfg.model.derived(params), unc
+
+    if cfg.batched:
+        return jax.vmap(one)(carry, params, image, target)
+    return one(carry, params, image, target)
+
+
+def init_params(static: tuple, image: jax.Array, target: jax.Array, key: Any) -> Any:
+    """The model's starting parameters (vmapped over a batch, one key per pair)."""
+    model, batched = static
+    if batched:
+        keys = jax.random.split(key, image.shape[0])
+        return jax.vmap(model.init)(image, target, keys)
+    return model.init(image, target, key)
+
+
+# --- compile cache -------------------------------------------------------------------------------
+_COMPILED: collections.OrderedDict = collections.OrderedDict()
+_CACHE_SIZE = 64
+
+
+def compiled(fn: Callable, static: Any, *args: Any) -> tuple[Callable, float]:
+    """``jax.jit(fn)`` compiled ahead of time for these argument types; and the compile time."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    avals = tuple(
+        (jnp.shape(v), jnp.result_type(v), getattr(v, "weak_type", False)) for v in leaves
+    )
+    key = (fn, static, treedef, avals)
+    if key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return _COMPILED[key], 0.0
+    t0 = time.perf_counter()
+    lowered = jax.jit(fn, static_argnums=0).lower(static, *args)
+    t1 = time.perf_counter()
+    exe = lowered.compile()
+    import os
+
+    if os.environ.get("JAXCONV_DEBUG"):
+        print(fn.__name__, "lower", t1 - t0, "compile", time.perf_counter() - t1)
+    _COMPILED[key] = exe
+    if len(_COMPILED) > _CACHE_SIZE:
+        _COMPILED.popitem(last=False)
+    return exe, time.perf_counter() - t0

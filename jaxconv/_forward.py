@@ -1,0 +1,140 @@
+"""The forward model of a fit on the pixels its loss sees, and the checks of a fit's inputs.
+
+Shared by :func:`jaxconv.fit`, :func:`jaxconv.standard_errors` and
+:func:`jaxconv.cramer_rao_bound`, so all three validate and predict identically.
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxconv._convolve import correlate_padded
+from jaxconv._models import Model
+
+
+def check_data(fn: str, image: Any, target: Any = None, *, batched: bool = False) -> tuple:
+    """`image` (and `target`) as float arrays of one shape, finite; clear errors otherwise."""
+    arrays = []
+    for name, value in (("image", image), ("target", target)):
+        if value is None:
+            arrays.append(None)
+            continue
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"{fn}: `{name}` must be an array of numbers; got {type(value)}."
+            ) from err
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise TypeError(f"{fn}: `{name}` must have a numeric dtype; got {arr.dtype}.")
+        if np.iscomplexobj(arr):
+            raise TypeError(f"{fn}: `{name}` must be real; got dtype {arr.dtype}.")
+        if arr.ndim < 1 + batched or arr.size == 0:
+            what = "a non-empty batch (B, ...)" if batched else "a non-empty array"
+            raise ValueError(f"{fn}: `{name}` must be {what}; got shape {arr.shape}.")
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise ValueError(
+                f"{fn}: `{name}` must be finite; got {bad} non-finite values (NaN or inf)."
+            )
+        arrays.append(arr)
+    x, y = arrays
+    if y is not None and x.shape != y.shape:
+        raise ValueError(
+            f"{fn}: `image` and `target` must have the same shape; got {x.shape} and {y.shape}."
+        )
+    dtype = jnp.result_type(*(a for a in arrays if a is not None), float)
+    return tuple(None if a is None else jnp.asarray(a, dtype) for a in arrays)
+
+
+def check_model(fn: str, model: Any) -> Model:
+    if not isinstance(model, Model):
+        raise TypeError(
+            f"{fn}: `model` must be a jaxconv model (GaussianBlur, FreeKernel, GaussianEdge, "
+            f"KernelModel or PredictionModel); got {type(model).__name__}."
+        )
+    if not (hasattr(model, "kernel") or hasattr(model, "predict")):
+        raise TypeError(f"{fn}: `model` must define `kernel(params)` or `predict(params, image)`.")
+    return model
+
+
+def resolve_border(fn: str, model: Model, params: Any, shape: tuple, border: Any) -> tuple:
+    """Checks what `model` returns for an image of `shape`; returns the loss border per axis."""
+    ndim = len(shape)
+    if hasattr(model, "kernel"):
+        kshape = tuple(jax.eval_shape(model.kernel, params).shape)
+        if len(kshape) != ndim:
+            raise ValueError(
+                f"{fn}: `model` must return a kernel with {ndim} axes like `image`; "
+                f"got shape {kshape}."
+            )
+        if any(k > n for k, n in zip(kshape, shape, strict=True)):
+            raise ValueError(
+                f"{fn}: the kernel of `model` (shape {kshape}) must not be larger than `image` "
+                f"(shape {shape})."
+            )
+        default = tuple(m // 2 for m in kshape)
+    else:
+        image = jax.ShapeDtypeStruct(shape, jnp.result_type(float))
+        pshape = tuple(jax.eval_shape(model.predict, params, image).shape)
+        if pshape != tuple(shape):
+            raise ValueError(
+                f"{fn}: `model` must return a prediction of shape {tuple(shape)} like `image`; "
+                f"got {pshape}."
+            )
+        default = model.border or 0
+    if border is None:
+        border = default
+    b = (border,) * ndim if np.ndim(border) == 0 else tuple(border)
+    if len(b) != ndim or not all(isinstance(v, (int, np.integer)) and v >= 0 for v in b):
+        raise ValueError(
+            f"{fn}: `border` must be a non-negative int or one per axis ({ndim}); got {border!r}."
+        )
+    if any(n - 2 * v < 1 for n, v in zip(shape, b, strict=True)):
+        raise ValueError(
+            f"{fn}: `border` {tuple(b)} leaves no pixels of `image` (shape {tuple(shape)}) "
+            "for the loss."
+        )
+    return tuple(int(v) for v in b)
+
+
+def convolve_interior(
+    image: jax.Array, kernel: jax.Array, border: tuple, boundary: str, method: str = "auto"
+) -> jax.Array:
+    """``convolve(image, kernel, mode="same", boundary=...)`` without `border` pixels per edge.
+
+    Only the pixels the loss keeps are computed; where the border is at least the kernel's
+    reach no boundary extension is needed at all (a valid correlation of a crop).
+    """
+    x = image
+    pads = []
+    for a, (m, n, b) in enumerate(zip(kernel.shape, image.shape, border, strict=True)):
+        # "same" output i reads the extended input from i - m // 2 (scipy's centring).
+        start = b - m // 2
+        stop = start + (n - 2 * b) + m - 1
+        x = jax.lax.slice_in_dim(x, max(0, start), min(n, stop), axis=a)
+        pads.append((max(0, -start), max(0, stop - n)))
+    return correlate_padded(
+        x,
+        jnp.flip(kernel),
+        axes=tuple(range(image.ndim)),
+        pads=tuple(pads),
+        boundary=boundary,
+        method=method,
+    )
+
+
+def crop(x: jax.Array, border: tuple) -> jax.Array:
+    """`x` without `border` pixels at each edge of each axis."""
+    return x[tuple(slice(b, n - b) for b, n in zip(border, x.shape, strict=True))]
+
+
+def forward(
+    model: Model, params: Any, image: jax.Array, border: tuple, boundary: str, method: str
+) -> jax.Array:
+    """The model's prediction on the interior (the pixels the loss compares)."""
+    if hasattr(model, "kernel"):
+        return convolve_interior(image, model.kernel(params), border, boundary, method)
+    return crop(model.predict(params, image), border)

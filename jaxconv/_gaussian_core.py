@@ -1,0 +1,343 @@
+"""Building blocks of the Gaussian kernels: argument checks and 1-D discretisations.
+
+Private: the public functions live in ``_gaussian.py`` (see its docstring for the discretisations),
+``_gaussian_derivatives.py`` and ``_gaussian_param.py``.
+"""
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import solve_triangular
+from jax.scipy.special import ndtr
+
+DISCRETIZATIONS = ("sample", "integrate", "discrete", "scipy")
+
+
+# --- helpers shared by the kernel modules --------------------------------------------------------
+def concrete(x: Any) -> np.ndarray | None:
+    """`x` as numpy when its value is known at trace time, else None."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def is_gaussian(value: Any) -> bool:
+    """Whether `value` is a `jaxconv.Gaussian` (imported lazily: it builds on this module)."""
+    from jaxconv._gaussian_param import Gaussian
+
+    return isinstance(value, Gaussian)
+
+
+def float_dtype(dtype: Any, *values: Any) -> Any:
+    """The floating dtype of a kernel: `dtype` if given, else inferred from `values` (x64-aware)."""
+    if dtype is not None:
+        dtype = jnp.dtype(dtype)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"`dtype` must be a floating dtype; got {dtype}.")
+        return dtype
+    flat: list = []
+    stack = [v for v in values if v is not None]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (tuple, list)):
+            stack.extend(u for u in v if u is not None)
+        else:
+            flat.append(v)
+    # A weak Python float turns ints into the default float but keeps float32 as float32.
+    out = jnp.result_type(*flat, float)
+    if not jnp.issubdtype(out, jnp.floating):
+        raise TypeError(f"expected real inputs; got dtype {out}.")
+    return out
+
+
+def check_discretization(discretization: Any, fn: str, allowed: Sequence[str] = DISCRETIZATIONS):
+    if not isinstance(discretization, str) or discretization not in allowed:
+        raise ValueError(
+            f"{fn}: `discretization` must be one of {tuple(allowed)}; got {discretization!r}."
+        )
+
+
+def per_axis(value: Any, ndim: int, name: str, fn: str) -> tuple:
+    """A scalar repeated `ndim` times, or a sequence of exactly `ndim` entries."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != ndim:
+            raise ValueError(
+                f"{fn}: `{name}` must be a scalar or have one entry per axis "
+                f"({ndim}); got {value!r}."
+            )
+        return tuple(value)
+    if np.ndim(value) == 1 and not isinstance(value, jax.core.Tracer):
+        return per_axis(list(np.asarray(value)), ndim, name, fn)
+    return (value,) * ndim
+
+
+def static_radius(radius: Any, ndim: int, fn: str) -> tuple[int, ...]:
+    """`radius` (an int or one per axis) as a tuple of non-negative Python ints."""
+    out = per_axis(radius, ndim, "radius", fn)
+    for r in out:
+        if isinstance(r, jax.core.Tracer) or not isinstance(r, (int, np.integer)) or r < 0:
+            raise ValueError(
+                f"{fn}: `radius` must be a non-negative int or one per axis "
+                f"(static, not traced); got {radius!r}."
+            )
+    return tuple(int(r) for r in out)
+
+
+def traced_size_error(fn: str, name: str) -> ValueError:
+    return ValueError(
+        f"{fn}: `{name}` is traced (under jit or grad), so the kernel size cannot "
+        "depend on it; pass a static `radius=` (from an upper bound on σ, e.g. "
+        "ceil(truncate * σ_max)) and check `gaussian_truncation` for the bias."
+    )
+
+
+def scipy_radius(sd: Any, truncate: float, fn: str, name: str = "sigma") -> int:
+    """scipy.ndimage's rule ``int(truncate * sd + 0.5)`` for a concrete standard deviation."""
+    value = concrete(sd)
+    if value is None:
+        raise traced_size_error(fn, name)
+    return int(float(truncate) * float(value) + 0.5)
+
+
+def check_positive(value: Any, name: str, fn: str) -> None:
+    """Eager check that a concrete σ (or variance) is finite and > 0; traced values pass."""
+    v = concrete(value)
+    if v is not None and not (np.all(np.isfinite(v)) and np.all(v > 0)):
+        raise ValueError(f"{fn}: `{name}` must be finite and > 0; got {np.asarray(v).tolist()}.")
+
+
+def outer(factors: Sequence[jax.Array]) -> jax.Array:
+    """Outer product of 1-D arrays: an N-D separable kernel."""
+    return functools.reduce(lambda a, b: a[..., None] * b, factors)
+
+
+def hermite(order: int, z: jax.Array) -> jax.Array:
+    """Probabilists' Hermite polynomial He_order(z): d^n/dz^n e^{-z²/2} = (-1)^n He_n e^{-z²/2}."""
+    h_prev, h = jnp.ones_like(z), z
+    if order == 0:
+        return h_prev
+    for n in range(1, order):
+        h_prev, h = h, z * h - n * h_prev
+    return h
+
+
+# --- 1-D kernels (one axis of a separable kernel) ------------------------------------------------
+def scipy_kernel_1d(sigma: jax.Array, order: int, radius: int) -> jax.Array:
+    """``scipy.ndimage._filters._gaussian_kernel1d`` operation by operation, in jnp (σ traced)."""
+    x = np.arange(-radius, radius + 1)
+    sigma2 = sigma * sigma
+    phi = jnp.exp(-0.5 / sigma2 * jnp.asarray(x**2, sigma.dtype))
+    phi = phi / phi.sum()
+    if order == 0:
+        return phi
+    # f = q(x) phi(x) with q a polynomial; f' = (q' + q p') phi where p' = -x / sigma².
+    q = jnp.zeros(order + 1, sigma.dtype).at[0].set(1)
+    d_op = jnp.asarray(np.diag(np.arange(1, order + 1), 1), sigma.dtype)
+    p_op = jnp.diag(jnp.ones(order, sigma.dtype) / -sigma2, -1)
+    q_deriv = d_op + p_op
+    for _ in range(order):
+        q = q_deriv @ q
+    powers = jnp.asarray(x[:, None] ** np.arange(order + 1), sigma.dtype)
+    return (powers @ q) * phi
+
+
+def discrete_kernel_1d(t: jax.Array, order: int, radius: int, size: int) -> jax.Array:
+    """Lindeberg's T(n; t) = e^{-t} I_n(t) (or its central-difference derivative) for |n| <= r.
+
+    The inverse real FFT of ``exp(-t (1 - cos ω))`` on `size` points equals the kernel plus its
+    periodic aliases ``T(n + j·size)``, negligible once ``size - r`` exceeds about 12σ.
+    Derivatives use Lindeberg's difference operators: ``δx = (T[n+1] - T[n-1]) / 2`` (``i sin ω``)
+    and ``δxx = T[n+1] - 2 T[n] + T[n-1]`` (``2 cos ω - 2``), ``order = 2 k + j`` as δxx^k δx^j.
+    """
+    w = 2.0 * np.pi * np.arange(size // 2 + 1) / size
+    spectrum = jnp.exp(-t * jnp.asarray(1.0 - np.cos(w), t.dtype))
+    factor = (2.0 * np.cos(w) - 2.0) ** (order // 2)
+    if order % 2:
+        spectrum = spectrum * jnp.asarray(1j * np.sin(w) * factor)
+    elif order:
+        spectrum = spectrum * jnp.asarray(factor, t.dtype)
+    full = jnp.fft.irfft(spectrum, n=size)
+    return full[np.arange(-radius, radius + 1) % size].astype(t.dtype)
+
+
+def discrete_fft_size(radius: int, sd: Any) -> int:
+    """FFT length with negligible aliasing: 5r + 17 covers σ <= r / 3; more if σ is known."""
+    size = 5 * radius + 17
+    value = concrete(sd)
+    if value is not None:
+        size = max(size, radius + math.ceil(12.0 * float(value)) + 17)
+    return size
+
+
+def axis_kernel(
+    sd: jax.Array,
+    mu: jax.Array | None,
+    offsets: np.ndarray,
+    h: float,
+    order: int,
+    discretization: str,
+    normalize: bool,
+) -> jax.Array:
+    """One axis of a separable Gaussian (derivative) kernel at ``offsets * h``.
+
+    `normalize` divides by the sum of the order-0 kernel (so derivative kernels keep scipy's
+    scaling); otherwise values are densities (per unit length, derivatives per unit length^order).
+    Compiled once per static configuration: eager calls then cost one dispatch, not dozens.
+    """
+    size = None
+    if discretization == "discrete":
+        size = discrete_fft_size(int(offsets[-1]), sd / h)
+    return _axis_kernel(
+        sd,
+        mu,
+        offsets=tuple(float(o) for o in offsets),
+        h=float(h),
+        order=int(order),
+        discretization=discretization,
+        normalize=bool(normalize),
+        size=size,
+    )
+
+
+@functools.partial(
+    jax.jit, static_argnames=("offsets", "h", "order", "discretization", "normalize", "size")
+)
+def _axis_kernel(sd, mu, *, offsets, h, order, discretization, normalize, size):
+    dtype = sd.dtype
+    mu = jnp.zeros((), dtype) if mu is None else mu
+    offsets = np.asarray(offsets)
+    x = jnp.asarray(offsets * h, dtype)
+    if discretization == "scipy":
+        return scipy_kernel_1d(sd / h, order, int(offsets[-1])) / h**order
+    if discretization == "discrete":
+        r = int(offsets[-1])
+        k = discrete_kernel_1d((sd / h) ** 2, order, r, size)
+        if not normalize:
+            return k / h ** (order + 1)
+        k0 = k if order == 0 else discrete_kernel_1d((sd / h) ** 2, 0, r, size)
+        return k / k0.sum() / h**order
+    if discretization == "sample":
+        z = (x - mu) / sd
+        g0 = jnp.exp(-0.5 * z * z)
+        k = g0 if order == 0 else (-1) ** order * hermite(order, z) / sd**order * g0
+        return k / g0.sum() if normalize else k / (sd * math.sqrt(2.0 * math.pi))
+    # "integrate": cell [x - h/2, x + h/2]; the order-k kernel integrates the k-th derivative.
+    a = (x - 0.5 * h - mu) / sd
+    b = (x + 0.5 * h - mu) / sd
+    mass = jnp.where(a > 0, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
+    if order == 0:
+        k = mass
+    else:
+        j = order - 1  # d^j/dx^j of the density at the cell edges
+
+        def deriv(z):
+            c = (-1) ** j / math.sqrt(2.0 * math.pi)
+            return c * hermite(j, z) * jnp.exp(-0.5 * z * z) / sd ** (j + 1)
+
+        k = deriv(b) - deriv(a)
+    return k / mass.sum() if normalize else k / h
+
+
+# --- small dense linear algebra -------------------------------------------------------------------
+# Kernels live in N <= 3 dimensions, where unrolled formulas beat LAPACK calls: they compile and
+# differentiate (to any order) far faster, and agree to round-off.
+_UNROLL = 4
+
+
+def cholesky(a: jax.Array) -> jax.Array:
+    """Lower Cholesky factor of a symmetric matrix (symmetrised first, like jnp.linalg.cholesky)."""
+    n = a.shape[-1]
+    a = 0.5 * (a + a.T)
+    if n > _UNROLL:
+        return jnp.linalg.cholesky(a)
+    rows = [[jnp.zeros((), a.dtype)] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1):
+            s = a[i, j]
+            for k in range(j):
+                s = s - rows[i][k] * rows[j][k]
+            rows[i][j] = jnp.sqrt(s) if i == j else s / rows[j][j]
+    return jnp.stack([jnp.stack(r) for r in rows])
+
+
+def solve_lower(chol: jax.Array, d: jax.Array) -> jax.Array:
+    """``z = L⁻¹ d`` for each point ``d[..., :]`` (forward substitution)."""
+    n = chol.shape[-1]
+    if n > _UNROLL:
+        z = solve_triangular(chol, d.reshape(-1, n).T, lower=True)
+        return z.T.reshape(d.shape)
+    z = []
+    for i in range(n):
+        s = d[..., i]
+        for k in range(i):
+            s = s - chol[i, k] * z[k]
+        z.append(s / chol[i, i])
+    return jnp.stack(z, axis=-1)
+
+
+# --- covariance arguments ------------------------------------------------------------------------
+def parse_cov(cov: Any, fn: str, name: str = "cov") -> tuple[jax.Array, str]:
+    """Returns (cov as an array, form) with form "scalar", "diag" (variances) or "full".
+
+    Concrete values are validated eagerly (finite; variances > 0; matrices square, symmetric and
+    positive definite); traced values cannot be checked and are used as given.
+    """
+    try:
+        arr = jnp.asarray(cov)
+    except TypeError as err:
+        raise TypeError(f"{fn}: `{name}` must be an array of numbers; got {type(cov)}.") from err
+    if arr.ndim > 2 or (arr.ndim == 2 and arr.shape[0] != arr.shape[1]) or arr.size == 0:
+        raise ValueError(
+            f"{fn}: `{name}` must be a variance, a vector of per-axis variances or "
+            f"a square (N, N) covariance matrix; got shape {arr.shape}."
+        )
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise TypeError(f"{fn}: `{name}` must be real; got dtype {arr.dtype}.")
+    form = ("scalar", "diag", "full")[arr.ndim]
+    value = concrete(cov)
+    if value is not None:
+        value = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{fn}: `{name}` must be finite; got {value.tolist()}.")
+        if form != "full":
+            if np.any(value <= 0):
+                raise ValueError(f"{fn}: `{name}` (variances) must be > 0; got {value.tolist()}.")
+        else:
+            scale = max(np.max(np.abs(value)), np.finfo(float).tiny)
+            if np.max(np.abs(value - value.T)) > 1e-8 * scale:
+                raise ValueError(f"{fn}: `{name}` must be symmetric; got {value.tolist()}.")
+            eig = np.linalg.eigvalsh(0.5 * (value + value.T))
+            if eig[0] <= 1e-14 * eig[-1] or eig[-1] <= 0:
+                raise ValueError(
+                    f"{fn}: `{name}` must be positive definite; got {value.tolist()} "
+                    f"with eigenvalues {eig.tolist()}."
+                )
+    return arr, form
+
+
+def cov_ndim(arr: jax.Array, form: str) -> int | None:
+    return None if form == "scalar" else arr.shape[0]
+
+
+def diagonal_variances(arr: jax.Array, form: str, ndim: int, discretization: str, fn: str):
+    """Per-axis variances for the axis-aligned discretisations (a full matrix must be diagonal)."""
+    if form == "scalar":
+        return jnp.broadcast_to(arr, (ndim,))
+    if form == "diag":
+        return arr
+    value = concrete(arr)
+    if value is None or np.any(value[~np.eye(ndim, dtype=bool)] != 0):
+        raise NotImplementedError(
+            f"{fn}: discretization={discretization!r} needs an axis-aligned covariance; got a "
+            f"{'traced' if value is None else 'non-diagonal'} (N, N) `cov`. Pass the per-axis "
+            "variances as a vector (e.g. jnp.diagonal(cov)) or use discretization='sample'."
+        )
+    return jnp.diagonal(arr)

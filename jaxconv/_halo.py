@@ -1,0 +1,424 @@
+"""Spatial domain decomposition: halo exchange with ``lax.ppermute`` inside ``jax.shard_map``.
+
+Every convolution and linear filter in jaxconv ends in the primitive
+:func:`jaxconv.correlate_padded` (extend by ``(lo, hi)`` with a boundary mode, then take the valid
+correlation), applied once (``convolve``, ``correlate2d``, ...) or as a short *plan*: terms of
+successive 1-D or N-D correlations, combined by a sum or a norm (the ndimage filters of
+``_filters.py``). This module runs such a plan on an array split into blocks over a device mesh:
+
+* an axis of the array that no step convolves (a batch axis) is simply sharded;
+* along a convolved axis split over ``S`` devices, each step first gathers a *window* of its input:
+  its own block, a halo from each neighbour (``lax.ppermute``, one hop), and at the global edges the
+  boundary extension (``wrap`` comes from the far neighbour through a cyclic permutation; the
+  others are computed locally by ``_boundary.pad`` from the first/last samples of the edge block);
+  then the step is the single-device :func:`~jaxconv.correlate_padded` with zero padding along the
+  split axes. Every step of a plan exchanges its own halo, so even a chain of passes (where the
+  boundary rule applies to intermediate results, as in scipy.ndimage) equals the single-device
+  result, and the halo is one step's radius, not the whole filter's.
+
+Outputs of another length (``"full"``, ``"valid"``) keep the input's blocks: device ``d``
+computes the output samples ``[d b, (d + 1) b)``, plus for ``"full"`` the ``m - 1`` samples that
+follow (kept from the last device only), and the tail beyond ``n_out`` of ``"valid"`` is dropped, so
+the halos are the kernel's ``(lo, hi)`` in every mode.
+
+A halo must come from the adjacent block (one ``ppermute`` hop): a step whose halo is wider than a
+block is rejected with a ``ValueError`` (kernels up to the block size are fine).
+
+The plan of a public function is captured by running it with its final call intercepted (see
+:func:`capture`), so the sharded functions accept exactly the arguments of their single-device
+twins and no convolution is written twice.
+"""
+
+import contextlib
+import contextvars
+import functools
+import math
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from jaxconv import _boundary, _convolve, _filters
+
+
+class Op(NamedTuple):
+    """One ``correlate_padded(x, kernel, axes=axes, pads=pads, boundary=boundaries)`` step."""
+
+    kernel: Any  # one dimension per axis in `axes`, or `x.ndim` dimensions (then may be batched)
+    axes: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    boundaries: tuple[str, ...]  # canonical names (see _boundary)
+
+
+class Plan(NamedTuple):
+    """What a public function computes: ``combine(term(x) for term in terms)``."""
+
+    x: jax.Array
+    terms: tuple[tuple[Op, ...], ...]
+    fill: Any
+    combine: str  # "first", "sum" or "norm" (as in _filters._run)
+    method: str
+    precision: Any
+    out_dtype: Any
+
+
+class _Captured(Exception):
+    def __init__(self, plan: Plan):
+        super().__init__("plan captured")
+        self.plan = plan
+
+
+_CAPTURING = contextvars.ContextVar("jaxconv_capturing_plan", default=False)
+_PATCH_LOCK = threading.RLock()
+
+
+def _capture_correlate(original, x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
+    """Stands in for ``_convolve._correlate``, the last call of the convolve family."""
+    if not _CAPTURING.get():
+        return original(x, k, axes, pads, boundaries, fillvalue, method, precision, fn)
+    out_dtype, compute = _convolve._result_dtype(x, k)
+    op = Op(k.astype(compute), tuple(axes), tuple(map(tuple, pads)), tuple(boundaries))
+    plan = Plan(x.astype(compute), ((op,),), fillvalue, "first", method, precision, out_dtype)
+    raise _Captured(plan)
+
+
+def _capture_run(original, x, weights, cval, *, plan, combine, method, precision):
+    """Stands in for ``_filters._run``, the executor of every ndimage-style filter."""
+    if not _CAPTURING.get():
+        return original(
+            x, weights, cval, plan=plan, combine=combine, method=method, precision=precision
+        )
+    terms = []
+    for term, term_w in zip(plan, weights, strict=True):
+        ops = []
+        for (axes, modes, origins), w in zip(term, term_w, strict=True):
+            w = w.astype(_filters.real_dtype(x))
+            # ndimage's centring, exactly as in _filters._correlate.
+            pads = tuple(
+                (m // 2 + o, m - 1 - m // 2 - o) for m, o in zip(w.shape, origins, strict=True)
+            )
+            bounds = _boundary.canonical_boundaries(modes, len(axes), "filter")
+            ops.append(Op(w, tuple(axes), pads, bounds))
+        terms.append(tuple(ops))
+    raise _Captured(Plan(x, tuple(terms), cval, combine, method, precision, x.dtype))
+
+
+@contextlib.contextmanager
+def _intercepting() -> Iterator[None]:
+    # The patched functions check a context variable, so other threads that call jaxconv while a
+    # plan is captured here run normally.
+    with _PATCH_LOCK:
+        saved = (_convolve._correlate, _filters._run)
+        _convolve._correlate = functools.partial(_capture_correlate, saved[0])
+        _filters._run = functools.partial(_capture_run, saved[1])
+        token = _CAPTURING.set(True)
+        try:
+            yield
+        finally:
+            _CAPTURING.reset(token)
+            _convolve._correlate, _filters._run = saved
+
+
+def capture(fn: Callable, *args: Any, **kwargs: Any) -> tuple[Plan | None, Any]:
+    """Runs ``fn(*args, **kwargs)`` up to its final correlation and returns ``(plan, None)``.
+
+    All argument checking and kernel construction happen as in a normal call; only the last step
+    (which would compute) is replaced. A function that never reaches it runs to the end and
+    ``(None, result)`` is returned.
+    """
+    with _intercepting():
+        try:
+            result = fn(*args, **kwargs)
+        except _Captured as captured:
+            return captured.plan, None
+    return None, result
+
+
+# --- layout and schedule -------------------------------------------------------------------------
+def names_of(entry: Any) -> tuple[str, ...]:
+    """Mesh axis names of one PartitionSpec entry (None, a name or a tuple of names)."""
+    if entry is None:
+        return ()
+    return tuple(entry) if isinstance(entry, (tuple, list)) else (entry,)
+
+
+def shards(mesh: Mesh, entry: Any) -> int:
+    """Number of blocks an array axis is cut into by one PartitionSpec entry."""
+    return math.prod(mesh.shape[n] for n in names_of(entry))
+
+
+def kernel_extent(op: Op, ndim: int, axis: int) -> int:
+    k = op.kernel
+    return k.shape[axis] if k.ndim == ndim else k.shape[op.axes.index(axis)]
+
+
+class Window(NamedTuple):
+    """Static description of one halo exchange along one split axis.
+
+    Device ``d`` computes the output samples ``[d b, d b + b + extra)``: its own block's, plus (for
+    outputs longer than the input, ``"full"``) the ``extra`` samples of the next block, which only
+    the last device's are kept (see :func:`assemble`). Its window is its block, ``lo`` samples
+    before it and ``hi`` after it.
+    """
+
+    axis: int
+    entry: Any  # the PartitionSpec entry: mesh axis name(s)
+    shards: int  # S
+    block: int  # b, input samples per device
+    extra: int  # max(0, n_out - n)
+    lo: int
+    hi: int  # samples needed after the block (the op's own `hi`, more for "valid")
+    boundary: str
+
+
+def _blocks(n: int, s: int, what: str, axis: int, entry: Any, fn: str) -> int:
+    if n % s:
+        raise ValueError(
+            f"{fn}: axis {axis} of {what} (length {n}) must split evenly over the {s} devices of "
+            f"mesh axis {entry!r}; pad it, or choose a `spec`/`mesh` that divides it."
+        )
+    return n // s
+
+
+def schedule(plan: Plan, mesh: Mesh, spec: tuple, fn: str) -> tuple[tuple, tuple[int, ...]]:
+    """Validates a layout and returns (windows per term and op, global output shape).
+
+    ``windows[t][i]`` lists the :class:`Window` of op ``i`` of term ``t``, one per split axis it
+    convolves. Raises ``ValueError`` for an uneven split or a halo wider than a block, and
+    ``NotImplementedError`` for a plan that changes an axis's length in more than one step.
+    """
+    x = plan.x
+    out_shape = list(x.shape)
+    for a, entry in enumerate(spec):
+        s = shards(mesh, entry)
+        if s > 1:
+            _blocks(x.shape[a], s, "the input", a, entry, fn)
+    windows = []
+    for t, term in enumerate(plan.terms):
+        length = list(x.shape)
+        term_windows = []
+        for op in term:
+            op_windows = []
+            for a, (lo, hi), mode in zip(op.axes, op.pads, op.boundaries, strict=True):
+                m = kernel_extent(op, x.ndim, a)
+                new = length[a] + lo + hi - m + 1
+                s = shards(mesh, spec[a])
+                if s > 1:
+                    if new != length[a] and sum(a in o.axes for o in term) > 1:
+                        raise NotImplementedError(
+                            f"{fn}: a multi-step plan that changes the length of a split axis."
+                        )
+                    b = x.shape[a] // s
+                    extra = max(0, new - length[a])
+                    w = Window(a, spec[a], s, b, extra, lo, extra + m - 1 - lo, mode)
+                    _check_halo(w, hi, x.shape[a], fn)
+                    op_windows.append(w)
+                length[a] = new
+            term_windows.append(tuple(op_windows))
+        windows.append(tuple(term_windows))
+        if t == 0:
+            out_shape = length
+        elif length != out_shape:  # pragma: no cover - jaxconv's filters never do this
+            raise NotImplementedError(f"{fn}: terms of different output shapes.")
+    return tuple(windows), tuple(out_shape)
+
+
+def _check_halo(w: Window, hi: int, n: int, fn: str) -> None:
+    # One hop: a halo must fit in the neighbouring block. The global-edge extension is computed
+    # from the edge block alone; ``mirror`` skips the edge sample, so it needs one more.
+    mirror = w.boundary == "mirror"
+    need = max(w.lo, w.hi, max(w.lo, hi) + mirror)
+    if need > w.block:
+        raise ValueError(
+            f"{fn}: the halo along axis {w.axis} needs {need} samples of a neighbouring block, "
+            f"but each block holds {w.block} ({n} samples over {w.shards} devices of mesh axis "
+            f"{w.entry!r}); use fewer devices along this axis or a smaller kernel "
+            "(kernels up to the block size are supported)."
+        )
+
+
+# --- the halo exchange (inside shard_map) --------------------------------------------------------
+def _from_left(y, w: Window, h: int, index, fill):
+    """The `h` samples before this block: the left neighbour's tail, or the global extension."""
+    b, s = w.block, w.shards
+    send = lax.slice_in_dim(y, b - h, b, axis=w.axis)
+    cyclic = w.boundary == "wrap"
+    perm = [(i, i + 1) for i in range(s - 1)] + ([(s - 1, 0)] if cyclic else [])
+    recv = lax.ppermute(send, w.entry, perm)
+    if cyclic:
+        return recv
+    slab = lax.slice_in_dim(y, 0, min(b, h + 1), axis=w.axis)
+    edge = _boundary.pad(slab, [w.axis], [(h, 0)], [w.boundary], fill)
+    edge = lax.slice_in_dim(edge, 0, h, axis=w.axis)
+    return jnp.where(index == 0, edge, recv)
+
+
+def _from_right(y, w: Window, h: int, index, fill):
+    """The `h` samples after this block: the right neighbour's head, or the global extension."""
+    b, s = w.block, w.shards
+    send = lax.slice_in_dim(y, 0, h, axis=w.axis)
+    cyclic = w.boundary == "wrap"
+    perm = [(i, i - 1) for i in range(1, s)] + ([(0, s - 1)] if cyclic else [])
+    recv = lax.ppermute(send, w.entry, perm)
+    if cyclic:
+        return recv
+    slab = lax.slice_in_dim(y, b - min(b, h + 1), b, axis=w.axis)
+    edge = _boundary.pad(slab, [w.axis], [(0, h)], [w.boundary], fill)
+    edge = lax.slice_in_dim(edge, edge.shape[w.axis] - h, edge.shape[w.axis], axis=w.axis)
+    return jnp.where(index == s - 1, edge, recv)
+
+
+def window(y: jax.Array, w: Window, fill: Any) -> jax.Array:
+    """This device's window along ``w.axis``: ``lo + b + hi`` samples of the extended input."""
+    index = lax.axis_index(w.entry)
+    parts = [y]
+    if w.lo:
+        parts.insert(0, _from_left(y, w, w.lo, index, fill))
+    if w.hi:
+        parts.append(_from_right(y, w, w.hi, index, fill))
+    return jnp.concatenate(parts, axis=w.axis) if len(parts) > 1 else y
+
+
+def assemble(out: jax.Array, w: Window, n_out: int) -> jax.Array:
+    """Global output along ``w.axis`` from the devices' blocks of ``b + extra`` samples."""
+    a, b, s = w.axis, w.block, w.shards
+    if w.extra:
+        blocks = out.reshape((*out.shape[:a], s, b + w.extra, *out.shape[a + 1 :]))
+        body = lax.slice_in_dim(blocks, 0, b, axis=a + 1)
+        body = body.reshape((*out.shape[:a], s * b, *out.shape[a + 1 :]))
+        tail = lax.slice_in_dim(out, out.shape[a] - w.extra, out.shape[a], axis=a)
+        out = jnp.concatenate([body, tail], axis=a)
+    return lax.slice_in_dim(out, 0, n_out, axis=a)
+
+
+def combine(outs: list[jax.Array], how: str) -> jax.Array:
+    """Combines the terms of a plan as ``_filters._run`` does."""
+    if how == "first":
+        return outs[0]
+    if how == "sum":
+        return sum(outs[1:], outs[0])
+    sq = sum(jnp.real(o * jnp.conj(o)) for o in outs)
+    pos = sq > 0  # double `where`: the gradient at a zero magnitude is 0, not NaN
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+
+
+# --- execution -----------------------------------------------------------------------------------
+class _Const:
+    """A concrete kernel as a static (hashable) jit argument, so it stays concrete in the trace.
+
+    Concrete kernels let the engine pick the same method as on one device (e.g. ``separable``,
+    which needs the kernel's values at trace time).
+    """
+
+    def __init__(self, value: Any):
+        self.value = np.asarray(value)
+        self._key = (self.value.shape, self.value.dtype.str, self.value.tobytes())
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Const) and self._key == other._key
+
+
+class _Static(NamedTuple):
+    mesh: Mesh
+    spec: tuple
+    structure: tuple  # per term, per op: (axes, pads, boundaries, kernel slot or _Const)
+    windows: tuple
+    kernel_specs: tuple
+    out_shape: tuple
+    combine: str
+    method: str
+    precision: Any
+    out_dtype: Any
+
+
+def _kernel_spec(op: Op, ndim: int, spec: tuple) -> P:
+    if op.kernel.ndim != ndim:
+        return P()
+    return P(
+        *(spec[a] if a not in op.axes and op.kernel.shape[a] > 1 else None for a in range(ndim))
+    )
+
+
+def execute(plan: Plan, mesh: Mesh, spec: tuple, fn: str) -> jax.Array:
+    """Runs `plan` with its input laid out as ``NamedSharding(mesh, P(*spec))``."""
+    spec = tuple(spec) + (None,) * (plan.x.ndim - len(spec))
+    windows, out_shape = schedule(plan, mesh, spec, fn)
+    dynamic, kernel_specs, structure = [], [], []
+    for term in plan.terms:
+        term_structure = []
+        for op in term:
+            kspec = _kernel_spec(op, plan.x.ndim, spec)
+            concrete = _convolve._concrete(op.kernel)
+            if concrete is not None and kspec == P():
+                slot = _Const(concrete)
+            else:
+                slot = len(dynamic)
+                dynamic.append(op.kernel)
+                kernel_specs.append(kspec)
+            term_structure.append((op.axes, op.pads, op.boundaries, slot))
+        structure.append(tuple(term_structure))
+    static = _Static(
+        mesh,
+        spec,
+        tuple(structure),
+        windows,
+        tuple(kernel_specs),
+        out_shape,
+        plan.combine,
+        plan.method,
+        plan.precision,
+        jnp.dtype(plan.out_dtype),
+    )
+    fill = jnp.asarray(plan.fill)
+    return _execute_jit(plan.x, tuple(dynamic), fill, static=static)
+
+
+@functools.partial(jax.jit, static_argnames=("static",))
+def _execute_jit(x, dynamic, fill, *, static: _Static):
+    def body(xb, kernels, fill):
+        outs = []
+        for term, term_windows in zip(static.structure, static.windows, strict=True):
+            y = xb
+            for (axes, pads, boundaries, slot), op_windows in zip(term, term_windows, strict=True):
+                k = jnp.asarray(slot.value) if isinstance(slot, _Const) else kernels[slot]
+                local_pads = list(pads)
+                for w in op_windows:
+                    y = window(y, w, fill)
+                    local_pads[axes.index(w.axis)] = (0, 0)
+                y = _convolve.correlate_padded(
+                    y,
+                    k,
+                    axes=axes,
+                    pads=local_pads,
+                    boundary=boundaries,
+                    fillvalue=fill,
+                    method=static.method,
+                    precision=static.precision,
+                )
+            outs.append(y)
+        return combine(outs, static.combine)
+
+    spec = P(*static.spec)
+    mapped = jax.shard_map(
+        body,
+        mesh=static.mesh,
+        in_specs=(spec, tuple(static.kernel_specs), P()),
+        out_specs=spec,
+    )
+    out = mapped(x, dynamic, fill)
+    done = set()
+    for op_windows in static.windows[0]:
+        for w in op_windows:
+            if w.axis not in done and out.shape[w.axis] != static.out_shape[w.axis]:
+                out = assemble(out, w, static.out_shape[w.axis])
+            done.add(w.axis)
+    return out.astype(static.out_dtype)

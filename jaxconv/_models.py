@@ -1,0 +1,395 @@
+r"""Models that :func:`jaxconv.fit` learns: a Gaussian blur, a free kernel, an oriented edge filter.
+
+A model is a small frozen object (hashable, so a jitted fit compiles once per configuration)
+holding *static* choices (kernel radius, discretisation, which parameters are free) and two
+functions of a pytree of parameters:
+
+* ``init(image, target, key) -> params``: the starting parameters (traceable, so batched fits
+  can ``vmap`` it);
+* ``kernel(params) -> k`` (a convolution kernel with ``image.ndim`` axes, applied as
+  ``jaxconv.convolve(image, k, mode="same")``) **or** ``predict(params, image) -> prediction``
+  (same shape as `image`).
+
+Your own model is any pytree of parameters plus one of those functions:
+``KernelModel(fn, params)`` or ``PredictionModel(fn, params)``. ``derived(params)`` names the
+quantities whose standard errors a fit reports (default: the parameters themselves).
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxconv._gaussian import gaussian_kernel
+from jaxconv._gaussian_core import DISCRETIZATIONS
+from jaxconv._gaussian_derivatives import oriented_derivative_kernel
+from jaxconv._gaussian_param import Gaussian
+from jaxconv._spectral import radius_for, spectral_covariance
+
+
+def _tupled(value: Any) -> Any:
+    """Nested tuples of floats from an array-like (hashable), or None."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    return (
+        arr.tolist()
+        if arr.ndim == 0
+        else tuple(map(_tupled, arr))
+        if arr.ndim > 1
+        else tuple(arr.tolist())
+    )
+
+
+class Model:
+    """Base class of the models :func:`jaxconv.fit` accepts (see the module docstring)."""
+
+    learning_rate: float = 0.05  # the default Adam schedule's peak, in parameter units
+
+    def init(self, image: jax.Array, target: jax.Array, key: jax.Array) -> Any:
+        raise NotImplementedError
+
+    def derived(self, params: Any) -> dict[str, jax.Array]:
+        """Named quantities for reports and standard errors (default: the parameters)."""
+        return {"params": params}
+
+    def resolve(self, params: Any) -> "Model":
+        """The model with static choices (a kernel radius) settled from concrete `params`."""
+        return self
+
+    @property
+    def border(self) -> tuple[int, ...] | None:
+        """Pixels of each edge the loss ignores by default (None: the kernel radius)."""
+        return None
+
+
+# --- Gaussian blur -------------------------------------------------------------------------------
+class GaussianBlurParams(NamedTuple):
+    """Parameters of :class:`GaussianBlur`: log-Cholesky covariance, optional shift and gain.
+
+    Attributes:
+      log_diag: ``(N,)`` logs of the Cholesky factor's diagonal (σ's logs when axis-aligned).
+      offdiag: ``(N (N - 1) / 2,)`` strictly-lower Cholesky entries, or None (axis-aligned).
+      mean: ``(N,)`` sub-pixel shift of the kernel's centre, or None (centred).
+      gain: scalar gain (the kernel's sum), or None (1).
+    """
+
+    log_diag: jax.Array
+    offdiag: jax.Array | None = None
+    mean: jax.Array | None = None
+    gain: jax.Array | None = None
+
+    @property
+    def gaussian(self) -> Gaussian:
+        """The covariance (and mean) as a :class:`jaxconv.Gaussian`."""
+        n = self.log_diag.shape[-1]
+        off = self.offdiag
+        if off is None:
+            off = jnp.zeros((*self.log_diag.shape[:-1], n * (n - 1) // 2), self.log_diag.dtype)
+        return Gaussian(self.log_diag, off, self.mean)
+
+    @property
+    def covariance(self) -> jax.Array:
+        """Σ, ``(..., N, N)`` (leading axes for batched parameters)."""
+        if self.log_diag.ndim > 1:
+            return jax.vmap(lambda p: p.covariance)(self)
+        return self.gaussian.covariance
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianBlur(Model):
+    r"""A Gaussian blur with a full covariance Σ (log-Cholesky), optionally shifted and scaled.
+
+    ``prediction = gain · (G_{Σ, μ} ⊛ image)`` with G discretised by `discretization` (see
+    :func:`jaxconv.gaussian_kernel`; only ``"sample"`` and ``"integrate"`` allow a shift, and
+    only ``"sample"`` a full covariance — the others fit an axis-aligned Σ).
+
+    Args:
+      cov: starting covariance ``(N, N)``; default: the spectral estimate
+        (:func:`jaxconv.spectral_covariance`) from the data.
+      ndim: number of dimensions N (of the image).
+      radius: static kernel radius (an int or one per axis); default: chosen from the starting
+        covariance so the truncated mass is at most `truncate_mass`, with σ enlarged by
+        `margin` to leave the fit room to grow.
+      shift: also fit a sub-pixel shift μ of the kernel.
+      gain: also fit a gain (the kernel's sum; the target's brightness scale).
+      discretization: ``"sample"`` (default), ``"integrate"``, ``"discrete"`` or ``"scipy"``.
+      truncate_mass, margin: see `radius`.
+
+    Examples:
+      >>> import jaxconv
+      >>> model = jaxconv.GaussianBlur([[1.0, 0.5], [0.5, 1.0]], radius=5)
+      >>> model.kernel(model.init(None, None, None)).shape
+      (11, 11)
+    """
+
+    cov: Any = None
+    ndim: int = 2
+    radius: Any = None
+    shift: bool = False
+    gain: bool = False
+    discretization: str = "sample"
+    truncate_mass: float = 1e-8
+    margin: float = 1.25
+
+    def __post_init__(self):
+        fn = "GaussianBlur"
+        if self.discretization not in DISCRETIZATIONS:
+            raise ValueError(
+                f"{fn}: `discretization` must be one of {DISCRETIZATIONS}; "
+                f"got {self.discretization!r}."
+            )
+        if self.shift and self.discretization in ("discrete", "scipy"):
+            raise NotImplementedError(
+                f"{fn}: discretization={self.discretization!r} has no shift; use 'sample' or "
+                "'integrate' with shift=True."
+            )
+        if self.cov is not None:
+            Gaussian.from_covariance(self.cov)  # validates eagerly
+            object.__setattr__(self, "cov", _tupled(self.cov))
+            object.__setattr__(self, "ndim", len(self.cov))
+        if self.radius is not None:
+            r = (self.radius,) * self.ndim if np.ndim(self.radius) == 0 else tuple(self.radius)
+            if len(r) != self.ndim or not all(
+                isinstance(v, (int, np.integer)) and v >= 0 for v in r
+            ):
+                raise ValueError(
+                    f"{fn}: `radius` must be a non-negative int or one per axis; "
+                    f"got {self.radius!r}."
+                )
+            object.__setattr__(self, "radius", tuple(int(v) for v in r))
+
+    @property
+    def full(self) -> bool:
+        """Whether Σ is a full matrix (else axis-aligned)."""
+        return self.discretization == "sample"
+
+    def params_from(self, cov: Any, gain: Any = None, mean: Any = None) -> GaussianBlurParams:
+        """Parameters for a given covariance (and gain, mean); traceable."""
+        cov = jnp.asarray(cov)
+        if self.full:
+            chol = jnp.linalg.cholesky(cov)
+            rows, cols = np.tril_indices(self.ndim, -1)
+            log_diag, off = jnp.log(jnp.diagonal(chol)), chol[rows, cols]
+        else:
+            log_diag, off = 0.5 * jnp.log(jnp.diagonal(cov)), None
+        dtype = log_diag.dtype
+        mu = None
+        if self.shift:
+            mu = jnp.zeros(self.ndim, dtype) if mean is None else jnp.asarray(mean, dtype)
+        g = None
+        if self.gain:
+            g = jnp.ones((), dtype) if gain is None else jnp.asarray(gain, dtype)
+        return GaussianBlurParams(log_diag, off, mu, g)
+
+    def init(self, image: Any, target: Any, key: Any) -> GaussianBlurParams:
+        if self.cov is not None:
+            dtype = jnp.result_type(float) if image is None else jnp.result_type(image, float)
+            return self.params_from(jnp.asarray(self.cov, dtype))
+        if self.gain:
+            cov, g = spectral_covariance(image, target, gain=True)
+            return self.params_from(cov, g)
+        return self.params_from(spectral_covariance(image, target))
+
+    def resolve(self, params: GaussianBlurParams) -> "GaussianBlur":
+        if self.radius is not None:
+            return self
+        radius = radius_for(
+            np.asarray(params.covariance), self.truncate_mass, mean=params.mean, margin=self.margin
+        )
+        return dataclasses.replace(self, radius=radius)
+
+    def kernel(self, params: GaussianBlurParams) -> jax.Array:
+        if self.radius is None:
+            raise ValueError(
+                "GaussianBlur: `radius` must be set (or resolved from concrete parameters) "
+                "before the kernel is built under jit; got None."
+            )
+        if self.full:
+            k = gaussian_kernel(params.covariance, mean=params.mean, radius=self.radius)
+        else:
+            k = gaussian_kernel(
+                jnp.exp(2.0 * params.log_diag),
+                mean=params.mean,
+                radius=self.radius,
+                discretization=self.discretization,
+            )
+        return k if params.gain is None else params.gain * k
+
+    def derived(self, params: GaussianBlurParams) -> dict[str, jax.Array]:
+        g = params.gaussian
+        out = {"covariance": g.covariance, "sigmas": g.sigmas}
+        if self.ndim == 2:
+            out["angle"] = g.angle
+        if params.mean is not None:
+            out["mean"] = params.mean
+        if params.gain is not None:
+            out["gain"] = params.gain
+        return out
+
+
+# --- free-form kernel ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FreeKernel(Model):
+    """A free-form kernel of a given shape: every tap is a parameter (a linear model).
+
+    Args:
+      shape: kernel shape, e.g. ``(3, 3)``; odd sizes are centred, even ones follow
+        ``convolve(..., mode="same")``'s convention.
+      init: starting kernel (an array of `shape`); default zeros. With ``init="random"``,
+        N(0, 1/size) taps drawn from the fit's `key`.
+
+    Examples:
+      >>> import jaxconv
+      >>> jaxconv.FreeKernel((3, 3)).init(None, None, None).shape
+      (3, 3)
+    """
+
+    shape: tuple = (3, 3)
+    init_kernel: Any = None
+
+    def __post_init__(self):
+        shape = (self.shape,) if isinstance(self.shape, (int, np.integer)) else tuple(self.shape)
+        if not shape or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape):
+            raise ValueError(f"FreeKernel: `shape` must hold positive ints; got {self.shape!r}.")
+        object.__setattr__(self, "shape", tuple(int(s) for s in shape))
+        if self.init_kernel is not None and not isinstance(self.init_kernel, str):
+            if np.shape(self.init_kernel) != self.shape:
+                raise ValueError(
+                    f"FreeKernel: `init_kernel` must have shape {self.shape}; "
+                    f"got {np.shape(self.init_kernel)}."
+                )
+            object.__setattr__(self, "init_kernel", _tupled(self.init_kernel))
+        elif self.init_kernel not in (None, "random"):
+            raise ValueError(
+                f"FreeKernel: `init_kernel` must be an array, 'random' or None; "
+                f"got {self.init_kernel!r}."
+            )
+
+    def init(self, image: Any, target: Any, key: Any) -> jax.Array:
+        dtype = jnp.result_type(float) if image is None else jnp.result_type(image, float)
+        if self.init_kernel == "random":
+            key = jax.random.PRNGKey(0) if key is None else key
+            size = math.prod(self.shape)
+            return jax.random.normal(key, self.shape, dtype) / math.sqrt(size)
+        if self.init_kernel is None:
+            return jnp.zeros(self.shape, dtype)
+        return jnp.asarray(self.init_kernel, dtype)
+
+    def kernel(self, params: jax.Array) -> jax.Array:
+        return params
+
+    def derived(self, params: jax.Array) -> dict[str, jax.Array]:
+        return {"kernel": params}
+
+
+# --- derivative-of-Gaussian edge filter ----------------------------------------------------------
+class GaussianEdgeParams(NamedTuple):
+    """Parameters of :class:`GaussianEdge`: log σ, orientation θ (radians) and gain."""
+
+    log_sigma: jax.Array
+    theta: jax.Array
+    gain: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianEdge(Model):
+    r"""An oriented first derivative of a 2-D Gaussian: ``gain · (cos θ ∂x + sin θ ∂y) G_σ``.
+
+    The kernel is :func:`jaxconv.oriented_derivative_kernel` (θ from the x, column, axis towards
+    the y, row, axis). Fit it to an edge map (e.g. a Sobel response) to recover the scale σ and
+    the orientation θ; θ and θ + π are the same filter with the opposite gain.
+
+    Args:
+      sigma, theta, gain: starting values.
+      radius: static kernel radius; default ``ceil(6 σ)`` (room for σ to grow by half).
+      discretization: of the Gaussian (default ``"scipy"``, scipy.ndimage's derivative kernels).
+    """
+
+    sigma: float = 1.0
+    theta: float = 0.0
+    gain: float = 1.0
+    radius: int | None = None
+    discretization: str = "scipy"
+
+    def __post_init__(self):
+        if not (np.isfinite(self.sigma) and self.sigma > 0):
+            raise ValueError(f"GaussianEdge: `sigma` must be > 0; got {self.sigma!r}.")
+        if self.radius is None:
+            object.__setattr__(self, "radius", max(1, math.ceil(6.0 * float(self.sigma))))
+        if self.discretization not in DISCRETIZATIONS:
+            raise ValueError(
+                f"GaussianEdge: `discretization` must be one of {DISCRETIZATIONS}; "
+                f"got {self.discretization!r}."
+            )
+
+    def init(self, image: Any, target: Any, key: Any) -> GaussianEdgeParams:
+        dtype = jnp.result_type(float) if image is None else jnp.result_type(image, float)
+        return GaussianEdgeParams(
+            jnp.log(jnp.asarray(self.sigma, dtype)),
+            jnp.asarray(self.theta, dtype),
+            jnp.asarray(self.gain, dtype),
+        )
+
+    def kernel(self, params: GaussianEdgeParams) -> jax.Array:
+        k = oriented_derivative_kernel(
+            jnp.exp(params.log_sigma),
+            params.theta,
+            radius=self.radius,
+            discretization=self.discretization,
+        )
+        return params.gain * k
+
+    def derived(self, params: GaussianEdgeParams) -> dict[str, jax.Array]:
+        return {"sigma": jnp.exp(params.log_sigma), "theta": params.theta, "gain": params.gain}
+
+
+# --- user models ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, eq=False)
+class KernelModel(Model):
+    """Your model as ``kernel_fn(params) -> kernel``, with `params` any pytree of float arrays.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxconv
+      >>> box = jaxconv.KernelModel(lambda p: jnp.full((3, 3), p / 9.0), jnp.array(1.0))
+      >>> float(box.kernel(box.params).sum())
+      1.0
+    """
+
+    kernel_fn: Callable[[Any], jax.Array]
+    params: Any
+    learning_rate: float = 0.05
+
+    def init(self, image: Any, target: Any, key: Any) -> Any:
+        return self.params
+
+    def kernel(self, params: Any) -> jax.Array:
+        return self.kernel_fn(params)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PredictionModel(Model):
+    """Your model as ``predict_fn(params, image) -> prediction`` (the shape of `image`).
+
+    `border` is how many pixels of each edge the loss ignores by default (say, the reach of
+    your filter, where its boundary handling differs from the data's).
+    """
+
+    predict_fn: Callable[[Any, jax.Array], jax.Array]
+    params: Any
+    border_width: int | tuple = 0
+    learning_rate: float = 0.05
+
+    def init(self, image: Any, target: Any, key: Any) -> Any:
+        return self.params
+
+    def predict(self, params: Any, image: jax.Array) -> jax.Array:
+        return self.predict_fn(params, image)
+
+    @property
+    def border(self) -> tuple[int, ...] | int:
+        return self.border_width

@@ -1,0 +1,188 @@
+r"""How well a fit pins its parameters down: Fisher information, standard errors, Cramér–Rao.
+
+For ``target = μ(θ) + n`` with ``μ`` the model's prediction and n white Gaussian noise of standard
+deviation s, the Fisher information is :math:`I = s^{-2} J^T J` with :math:`J = ∂μ/∂θ` over the
+pixels the loss sees (``jax.jacfwd`` of the forward model: exact, no finite differences). Any
+unbiased estimator has ``Cov(θ̂) ⪰ I⁻¹`` (the Cramér–Rao bound), and least squares attains it
+asymptotically. :func:`standard_errors` evaluates ``s² (JᵀJ)⁻¹`` at a fitted θ̂ with s² estimated
+from the residuals (``‖r‖² / (m - n)``); :func:`cramer_rao_bound` uses a noise level you give at
+the parameters you give (the truth, in a simulation). Errors of derived quantities (σ₁, σ₂, θ,
+the covariance entries) follow by the delta method, ``J_g Cov J_gᵀ``.
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from jaxconv._forward import check_data, check_model, forward, resolve_border
+from jaxconv._lstsq import spd_inverse, value_and_jacobian
+from jaxconv._models import Model
+
+
+class Uncertainty(NamedTuple):
+    """Standard deviations of fitted parameters (or their Cramér–Rao bounds).
+
+    Attributes:
+      stderr: a pytree like the parameters: the standard deviation of each entry.
+      covariance: ``(n, n)`` covariance of the flattened parameters
+        (``jax.flatten_util.ravel_pytree`` order).
+      derived: standard deviations of the model's named quantities (``model.derived``), e.g.
+        ``{"covariance": (2, 2), "sigmas": (2,), "angle": ()}`` for a Gaussian blur.
+      noise_std: the noise level s used (estimated from the residuals, or given).
+      dof: degrees of freedom, pixels minus parameters.
+    """
+
+    stderr: Any
+    covariance: jax.Array
+    derived: dict
+    noise_std: jax.Array
+    dof: int
+
+
+def _inverse_information(jacobian: jax.Array) -> jax.Array:
+    """``(JᵀJ)⁻¹``, equilibrated by its diagonal first (parameters of very different scales)."""
+    return spd_inverse(jacobian.T @ jacobian)
+
+
+def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: int) -> Uncertainty:
+    """Standard deviations of the parameters and of ``model.derived`` from ``Cov(θ)``."""
+    x, unravel = ravel_pytree(params)
+    std = jnp.sqrt(jnp.abs(jnp.diagonal(cov)))
+    values, unravel_d = ravel_pytree(model.derived(params))
+
+    def quantities(x):
+        return ravel_pytree(model.derived(unravel(x)))[0]
+
+    jd = jax.jacfwd(quantities)(x).reshape(values.shape[0], x.shape[0])
+    derived = unravel_d(jnp.sqrt(jnp.abs(jnp.einsum("ij,jk,ik->i", jd, cov, jd))))
+    return Uncertainty(unravel(std), cov, derived, jnp.asarray(noise_std), dof)
+
+
+def information(model, params, image, border, boundary, method):
+    """Prediction on the interior and its Jacobian over the flattened parameters."""
+    x, unravel = ravel_pytree(params)
+
+    def pred(x):
+        return forward(model, unravel(x), image, border, boundary, method).ravel()
+
+    return value_and_jacobian(pred, x)
+
+
+def uncertainty_from(model, params, image, target, border, boundary, method, noise_std=None):
+    """The shared computation (jittable): estimated s when `noise_std` is None."""
+    pred, jacobian = information(model, params, image, border, boundary, method)
+    m, n = jacobian.shape
+    dof = max(m - n, 1)
+    if noise_std is None:
+        resid = pred - jnp.ravel(forward_target(target, border))
+        noise_std = jnp.sqrt(jnp.vdot(resid, resid) / dof)
+    cov = noise_std**2 * _inverse_information(jacobian)
+    return propagate(model, params, cov, noise_std, dof)
+
+
+def from_jacobian(model: Model, params: Any, jacobian: jax.Array, residual: jax.Array):
+    """Standard errors from a Jacobian and residual already at hand (e.g. an LM solver's)."""
+    m, n = jacobian.shape
+    dof = max(m - n, 1)
+    noise_std = jnp.sqrt(jnp.vdot(residual, residual) / dof)
+    cov = noise_std**2 * _inverse_information(jacobian)
+    return propagate(model, params, cov, noise_std, dof)
+
+
+def forward_target(target: jax.Array, border: tuple) -> jax.Array:
+    return target[tuple(slice(b, s - b) for b, s in zip(border, target.shape, strict=True))]
+
+
+def _prepare(fn, model, params, image, target, border):
+    model = check_model(fn, model)
+    image, target = check_data(fn, image, target)
+    model = model.resolve(params)
+    border = resolve_border(fn, model, params, image.shape, border)
+    return model, image, target, border
+
+
+def standard_errors(
+    model: Model,
+    params: Any,
+    image: jax.typing.ArrayLike,
+    target: jax.typing.ArrayLike,
+    *,
+    border: int | tuple | None = None,
+    boundary: str = "symm",
+    method: str = "auto",
+) -> Uncertainty:
+    r"""Standard errors of fitted parameters from the Fisher information at the optimum.
+
+    ``Cov(θ̂) ≈ ŝ² (JᵀJ)⁻¹`` with ``ŝ² = ‖target - μ(θ̂)‖² / (m - n)`` over the m pixels the loss
+    sees (n parameters), as ``scipy.optimize.curve_fit`` reports (``absolute_sigma=False``).
+
+    Args:
+      model: the fitted model; params: its fitted parameters.
+      image, target: the data it was fitted to.
+      border, boundary, method: as given to :func:`jaxconv.fit`.
+
+    Returns:
+      An :class:`Uncertainty`.
+
+    Examples:
+      >>> import numpy as np, jaxconv
+      >>> x = np.random.default_rng(0).random((32, 32))
+      >>> model = jaxconv.FreeKernel((3, 3))
+      >>> y = np.asarray(jaxconv.convolve(x, np.ones((3, 3)) / 9, mode="same"))
+      >>> y = y + 0.01 * np.random.default_rng(1).standard_normal(y.shape)
+      >>> fit = jaxconv.fit(model, x, y, optimizer="lm", progress=False)
+      >>> u = jaxconv.standard_errors(model, fit.params, x, y)
+      >>> u.stderr.shape
+      (3, 3)
+    """
+    model, image, target, border = _prepare("standard_errors", model, params, image, target, border)
+    return uncertainty_from(model, params, image, target, border, boundary, method)
+
+
+def cramer_rao_bound(
+    model: Model,
+    params: Any,
+    image: jax.typing.ArrayLike,
+    noise_std: float,
+    *,
+    border: int | tuple | None = None,
+    boundary: str = "symm",
+    method: str = "auto",
+) -> Uncertainty:
+    r"""The Cramér–Rao bound: the smallest standard deviations any unbiased fit can reach.
+
+    For ``target = μ(θ) + n``, ``n ~ N(0, noise_std²)`` i.i.d. on the pixels the loss sees,
+    ``Cov(θ̂) ⪰ noise_std² (JᵀJ)⁻¹`` with ``J = ∂μ/∂θ`` at the true `params`.
+
+    Args:
+      model: the model; params: the true parameters.
+      image: the sharp image.
+      noise_std: standard deviation of the additive noise (> 0).
+      border, boundary, method: as for :func:`jaxconv.fit`.
+
+    Returns:
+      An :class:`Uncertainty` whose ``stderr``/``derived`` hold the bounds.
+
+    Raises:
+      ValueError: if `noise_std` is not a positive finite number, or on bad inputs.
+
+    Examples:
+      >>> import numpy as np, jaxconv
+      >>> x = np.random.default_rng(0).random((32, 32))
+      >>> model = jaxconv.GaussianBlur(radius=4)
+      >>> p = model.params_from(np.eye(2))
+      >>> crb = jaxconv.cramer_rao_bound(model, p, x, noise_std=0.01)
+      >>> crb.derived["sigmas"].shape
+      (2,)
+    """
+    fn = "cramer_rao_bound"
+    try:
+        s = float(noise_std)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{fn}: `noise_std` must be a number > 0; got {noise_std!r}.") from err
+    if not (s > 0 and s < float("inf")):
+        raise ValueError(f"{fn}: `noise_std` must be a finite number > 0; got {noise_std!r}.")
+    model, image, _, border = _prepare(fn, model, params, image, None, border)
+    return uncertainty_from(model, params, image, None, border, boundary, method, s)

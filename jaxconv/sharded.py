@@ -1,0 +1,306 @@
+"""Convolutions and filters over several devices: batch sharding and spatial domain decomposition.
+
+Each function here is the twin of the jaxconv function of the same name: it takes the same
+arguments, plus two keyword-only ones, and returns the same values (to round-off):
+
+* ``mesh``: a :class:`jax.sharding.Mesh`; default: a 1-D mesh over all devices (or the mesh of
+  an input that is already a :class:`~jax.sharding.NamedSharding` array);
+* ``spec``: a :class:`jax.sharding.PartitionSpec` for the input (a tuple of mesh axis names, None
+  or tuples of names, one entry per leading axis of the input; missing entries are None).
+
+Axes of the input that the function does not filter (batch axes: the leading axes of a stack of
+images, with ``axes=(-2, -1)`` for the ndimage filters) are simply sharded. Filtered axes named in
+`spec` are split into blocks, and every block exchanges a halo with its neighbours
+(``lax.ppermute`` inside ``jax.shard_map``) before the single-device engine filters it; the
+global edges follow the boundary mode (``wrap``, ``reflect``/``symm``, ``mirror``,
+``nearest``/``edge`` and ``constant`` with any value), so the result equals the single-device one
+to round-off, and it is differentiable (gradients also flow back through the halo exchange).
+
+Default layout (no `spec`): the first batch axis, if the input has one, is sharded over all
+devices (padded to a multiple of the device count); otherwise the first filtered axis is split
+over as many devices as divide its length and leave each block at least as wide as the halo.
+
+A halo comes from the adjacent block only: kernels up to the block size are supported, and a wider
+halo raises a ``ValueError`` naming the axis and the sizes. An axis that is split must have a
+length divisible by its number of blocks.
+
+:func:`apply_tiled` runs any of these functions out of core on one device: a memory-mapped ``.npy``
+file in, another out, in tiles with halos, under a memory cap (see its documentation).
+
+Examples:
+  >>> import numpy as np, jaxconv, jaxconv.sharded
+  >>> x = np.random.default_rng(0).random((64, 48))
+  >>> y = jaxconv.sharded.gaussian_filter(x, 2.0, mode="wrap")  # all devices, rows split
+  >>> bool(np.allclose(y, jaxconv.gaussian_filter(x, 2.0, mode="wrap")))
+  True
+
+Multi-host: call ``jax.distributed.initialize(...)`` first and pass global arrays (see
+``experiments/multihost_example.py``); the mesh then spans every process's devices.
+"""
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxconv import _convolve, _edges, _filters, _gaussian_filters, _halo
+from jaxconv._tiled import apply_tiled
+
+_DEFAULT_AXIS = "d"
+
+
+# --- layout --------------------------------------------------------------------------------------
+def _mesh_for(names: tuple[str, ...]) -> Mesh:
+    """All devices on a mesh with the given axis names, as square as the device count allows."""
+    devices = jax.devices()
+    n, sizes = len(devices), []
+    for i in range(len(names) - 1):
+        rest = len(names) - i  # the largest divisor of n not above its rest-th root
+        size = max(d for d in range(1, n + 1) if n % d == 0 and d**rest <= n)
+        sizes.append(size)
+        n //= size
+    sizes = sorted([*sizes, n], reverse=True)  # the first (outer) axes get the most devices
+    return Mesh(np.asarray(devices).reshape(sizes), names)
+
+
+def _normalize_spec(fn: str, spec: Any, ndim: int) -> tuple:
+    if isinstance(spec, P):
+        entries = tuple(spec)
+    elif isinstance(spec, (tuple, list)):
+        entries = tuple(spec)
+    else:
+        raise TypeError(
+            f"{fn}: `spec` must be a jax.sharding.PartitionSpec or a tuple of mesh axis names; "
+            f"got {type(spec).__name__}."
+        )
+    if len(entries) > ndim:
+        raise ValueError(
+            f"{fn}: `spec` has {len(entries)} entries for an input with {ndim} dimensions; "
+            f"got {spec!r}."
+        )
+    for e in entries:
+        names = _halo.names_of(e)
+        if not all(isinstance(n, str) for n in names):
+            raise TypeError(
+                f"{fn}: `spec` entries must be None, a mesh axis name or a tuple of names; "
+                f"got {spec!r}."
+            )
+    return entries + (None,) * (ndim - len(entries))
+
+
+def _check_mesh(fn: str, mesh: Any, spec: tuple) -> None:
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"{fn}: `mesh` must be a jax.sharding.Mesh; got {type(mesh).__name__}.")
+    used = [n for e in spec for n in _halo.names_of(e)]
+    for n in used:
+        if n not in mesh.axis_names:
+            raise ValueError(
+                f"{fn}: `spec` names mesh axis {n!r}, which `mesh` lacks; its axes are "
+                f"{mesh.axis_names}."
+            )
+    if len(set(used)) != len(used):
+        raise ValueError(f"{fn}: `spec` uses a mesh axis twice; got {spec!r}.")
+
+
+def _filtered_axes(plan: _halo.Plan) -> set[int]:
+    return {a for term in plan.terms for op in term for a in op.axes}
+
+
+def _input_layout(x: Any) -> tuple[Mesh, tuple] | None:
+    sharding = getattr(x, "sharding", None)
+    if isinstance(sharding, NamedSharding) and sharding.mesh.size > 1:
+        return sharding.mesh, tuple(sharding.spec)
+    return None
+
+
+def _default_layout(fn: str, plan: _halo.Plan, mesh: Mesh | None) -> tuple[Mesh, tuple]:
+    x, filtered = plan.x, _filtered_axes(plan)
+    batch = [a for a in range(x.ndim) if a not in filtered and x.shape[a] > 1]
+    devices = jax.devices() if mesh is None else None
+    spec = [None] * x.ndim
+    if batch:
+        axis = batch[0]
+        if mesh is None:
+            # Devices that divide the batch (an uneven batch is padded, and its result gathered,
+            # since jax arrays are sharded evenly), unless that leaves over half of them idle.
+            top = min(len(devices), x.shape[axis])
+            s = max(d for d in range(1, top + 1) if x.shape[axis] % d == 0)
+            mesh = Mesh(np.asarray(devices[: s if 2 * s >= top else top]), (_DEFAULT_AXIS,))
+    elif filtered:
+        axis = min(filtered)
+        if mesh is None:
+            # As many devices as divide the axis and keep each block wider than the halo.
+            for s in range(min(len(devices), x.shape[axis]), 0, -1):
+                if x.shape[axis] % s:
+                    continue
+                mesh = Mesh(np.asarray(devices[:s]), (_DEFAULT_AXIS,))
+                spec[axis] = _DEFAULT_AXIS
+                try:
+                    _halo.schedule(plan, mesh, tuple(spec), fn)
+                except ValueError:
+                    continue
+                return mesh, tuple(spec)
+    else:
+        axis = 0
+        mesh = mesh if mesh is not None else Mesh(np.asarray(devices[:1]), (_DEFAULT_AXIS,))
+    names = mesh.axis_names
+    spec[axis] = names[0] if len(names) == 1 else tuple(names)
+    return mesh, tuple(spec)
+
+
+def _layout(fn: str, plan: _halo.Plan, mesh: Any, spec: Any) -> tuple[Mesh, tuple]:
+    ndim = plan.x.ndim
+    if spec is None:
+        if mesh is None:
+            found = _input_layout(plan.x)
+            if found is not None:
+                mesh, spec = found
+                spec = _normalize_spec(fn, spec, ndim)
+                _check_mesh(fn, mesh, spec)
+                return mesh, spec
+        else:
+            _check_mesh(fn, mesh, ())
+        return _default_layout(fn, plan, mesh)
+    spec = _normalize_spec(fn, spec, ndim)
+    if mesh is None:
+        names = tuple(dict.fromkeys(n for e in spec for n in _halo.names_of(e)))
+        mesh = _mesh_for(names or (_DEFAULT_AXIS,))
+    _check_mesh(fn, mesh, spec)
+    return mesh, spec
+
+
+def _pad_batch(plan: _halo.Plan, mesh: Mesh, spec: tuple) -> tuple[_halo.Plan, tuple]:
+    """Pads unfiltered (batch) axes to a multiple of their shard count; returns the true sizes."""
+    filtered = _filtered_axes(plan)
+    x, sizes = plan.x, plan.x.shape
+    widths = [(0, 0)] * x.ndim
+    for a, entry in enumerate(spec):
+        s = _halo.shards(mesh, entry)
+        if a not in filtered and x.shape[a] % s:
+            widths[a] = (0, -x.shape[a] % s)
+    if not any(hi for _, hi in widths):
+        return plan, sizes
+
+    def pad_kernel(op: _halo.Op) -> _halo.Op:
+        k = op.kernel
+        if k.ndim != x.ndim:
+            return op
+        kw = [w if k.shape[a] == x.shape[a] else (0, 0) for a, w in enumerate(widths)]
+        return op._replace(kernel=jnp.pad(k, kw))
+
+    terms = tuple(tuple(pad_kernel(op) for op in term) for term in plan.terms)
+    return plan._replace(x=jnp.pad(x, widths), terms=terms), sizes
+
+
+def _run(fn: str, single: Callable, args, kwargs, mesh, spec, post=None) -> jax.Array:
+    plan, result = _halo.capture(single, *args, **kwargs)
+    if plan is None:  # the function did not convolve (nothing to distribute)
+        return result
+    mesh, spec = _layout(fn, plan, mesh, spec)
+    padded, sizes = _pad_batch(plan, mesh, spec)
+    out = _halo.execute(padded, mesh, spec, fn)
+    if padded is not plan:
+        filtered = _filtered_axes(plan)
+        out = out[tuple(slice(0, n) if a not in filtered else slice(None) for a, n in
+                        enumerate(sizes))]  # fmt: skip
+    return out if post is None else post(out)
+
+
+# --- the twins -----------------------------------------------------------------------------------
+_EXTRA = (
+    inspect.Parameter("mesh", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any),
+    inspect.Parameter("spec", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any),
+)
+
+
+def _twin(single: Callable, post: Callable | None = None) -> Callable:
+    """The sharded version of a jaxconv function (same signature, plus `mesh` and `spec`).
+
+    Generated rather than written out, so that each twin follows its single-device function's
+    arguments exactly; ``post(args, kwargs)`` may return a function applied to the result.
+    """
+    name = single.__name__
+    fn = f"sharded.{name}"
+
+    @functools.wraps(single)
+    def twin(*args: Any, mesh: Any = None, spec: Any = None, **kwargs: Any) -> jax.Array:
+        finish = None if post is None else post(args, kwargs)
+        return _run(fn, single, args, kwargs, mesh, spec, finish)
+
+    sig = inspect.signature(single)
+    twin.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *_EXTRA])
+    twin.__module__ = __name__
+    twin.__doc__ = (
+        f"Sharded :func:`jaxconv.{name}`: the same arguments and result, over several devices.\n\n"
+        "    Args:\n"
+        f"      *args, **kwargs: those of :func:`jaxconv.{name}`.\n"
+        "      mesh: a :class:`jax.sharding.Mesh`; default all devices (see the module).\n"
+        "      spec: a :class:`jax.sharding.PartitionSpec` of the input; default: batch axis\n"
+        "        sharded if there is one, else the first filtered axis split.\n\n"
+        "    Returns:\n"
+        f"      What :func:`jaxconv.{name}` returns, as an array sharded over `mesh`.\n\n"
+        "    Raises:\n"
+        f"      ValueError: as :func:`jaxconv.{name}`; also a split axis that the mesh does not\n"
+        "        divide, or a halo wider than a block.\n"
+    )
+    return twin
+
+
+def _correlate2d_post(args: tuple, kwargs: dict) -> Callable | None:
+    # correlate2d's "valid" mode with a larger second input swaps the operands and flips the
+    # result after its last correlation (which is what the plan captures).
+    bound = inspect.signature(_convolve.correlate2d).bind(*args, **kwargs)
+    bound.apply_defaults()
+    a, b, mode = bound.arguments["in1"], bound.arguments["in2"], bound.arguments["mode"]
+    if mode == "valid" and np.ndim(a) == np.ndim(b) >= 2:
+        s1, s2 = np.shape(a), np.shape(b)
+        if all(y >= x for x, y in zip(s1[-2:], s2[-2:], strict=True)) and s1[-2:] != s2[-2:]:
+            return lambda out: jnp.flip(out, (-2, -1))
+    return None
+
+
+convolve = _twin(_convolve.convolve)
+correlate = _twin(_convolve.correlate)
+convolve2d = _twin(_convolve.convolve2d)
+correlate2d = _twin(_convolve.correlate2d, _correlate2d_post)
+correlate_padded = _twin(_convolve.correlate_padded)
+
+gaussian_filter = _twin(_gaussian_filters.gaussian_filter)
+gaussian_filter1d = _twin(_gaussian_filters.gaussian_filter1d)
+gaussian_laplace = _twin(_gaussian_filters.gaussian_laplace)
+gaussian_gradient_magnitude = _twin(_gaussian_filters.gaussian_gradient_magnitude)
+sobel = _twin(_edges.sobel)
+prewitt = _twin(_edges.prewitt)
+scharr = _twin(_edges.scharr)
+edge_magnitude = _twin(_edges.edge_magnitude)
+laplace = _twin(_filters.laplace)
+uniform_filter = _twin(_filters.uniform_filter)
+ndimage_correlate = _twin(_filters.ndimage_correlate)
+ndimage_convolve = _twin(_filters.ndimage_convolve)
+
+__all__ = [
+    "apply_tiled",
+    "convolve",
+    "convolve2d",
+    "correlate",
+    "correlate2d",
+    "correlate_padded",
+    "edge_magnitude",
+    "gaussian_filter",
+    "gaussian_filter1d",
+    "gaussian_gradient_magnitude",
+    "gaussian_laplace",
+    "laplace",
+    "ndimage_convolve",
+    "ndimage_correlate",
+    "prewitt",
+    "scharr",
+    "sobel",
+    "uniform_filter",
+]

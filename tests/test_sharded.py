@@ -1,0 +1,92 @@
+"""jaxconv.sharded on one device; its multi-device cases run in a subprocess with 8 CPU devices.
+
+The rest of the suite keeps one device, so ``tests/sharded_cases.py`` (sharded == scipy over 1-D
+and 2-D splits, modes, boundaries and kernel sizes; gradients; the halo-too-wide error) runs in a
+child process with ``XLA_FLAGS=--xla_force_host_platform_device_count=8``.
+"""
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import scipy.signal as ss
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+import jaxconv
+import jaxconv.sharded as sh
+
+ROOT = Path(__file__).resolve().parent.parent
+ONE = Mesh(np.asarray(jax.devices()[:1]), ("d",))
+
+
+def _run_cases(marker: str) -> str:
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, "-m", "pytest", "tests/sharded_cases.py", "-q", "-p", "no:cacheprovider"]
+    proc = subprocess.run(
+        [*cmd, "-m", marker], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary
+    return summary
+
+
+def test_multi_device_cases():
+    _run_cases("not slow")
+
+
+@pytest.mark.slow
+def test_multi_device_cases_full_grid():
+    _run_cases("slow or not slow")
+
+
+def test_twins_take_the_single_device_arguments_plus_mesh_and_spec():
+    names = [n for n in sh.__all__ if n != "apply_tiled"]
+    assert len(names) >= 15
+    for name in names:
+        single = inspect.signature(getattr(jaxconv, name)).parameters
+        twin = inspect.signature(getattr(sh, name)).parameters
+        assert list(twin) == [*single, "mesh", "spec"], name
+        for p in ("mesh", "spec"):
+            assert twin[p].kind is inspect.Parameter.KEYWORD_ONLY and twin[p].default is None
+        assert getattr(sh, name).__doc__.startswith(f"Sharded :func:`jaxconv.{name}`")
+
+
+def test_one_device_matches_scipy():
+    rng = np.random.default_rng(0)
+    x, k = rng.normal(size=(12, 10)), rng.normal(size=(3, 4))
+    out = sh.gaussian_filter(x, 1.0, mode="wrap")
+    np.testing.assert_allclose(out, ndi.gaussian_filter(x, 1.0, mode="wrap"), rtol=0, atol=1e-12)
+    out = sh.convolve2d(x, k, "full", "symm", mesh=ONE, spec=P("d", None))
+    np.testing.assert_allclose(out, ss.convolve2d(x, k, "full", "symm"), rtol=0, atol=1e-12)
+    stack = rng.normal(size=(3, 8, 8))  # batch axis: sharded over the (one) device
+    out = sh.sobel(stack, -1, axes=(1, 2))
+    expected = np.stack([ndi.sobel(image, -1) for image in stack])
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+
+
+def test_errors_name_the_bad_layout():
+    x = np.zeros((8, 8))
+    with pytest.raises(TypeError, match=r"sharded.sobel: `spec` must be a .*PartitionSpec"):
+        sh.sobel(x, spec="d")
+    with pytest.raises(ValueError, match=r"`spec` has 3 entries for an input with 2 dim"):
+        sh.sobel(x, spec=P("d", None, None))
+    with pytest.raises(TypeError, match=r"`spec` entries must be None, a mesh axis name"):
+        sh.sobel(x, spec=(0,))
+    with pytest.raises(TypeError, match=r"`mesh` must be a jax.sharding.Mesh; got list"):
+        sh.sobel(x, mesh=[0])
+    with pytest.raises(ValueError, match=r"`spec` names mesh axis 'x', which `mesh` lacks"):
+        sh.sobel(x, mesh=ONE, spec=P("x"))
+    with pytest.raises(ValueError, match=r"`spec` uses a mesh axis twice"):
+        sh.sobel(x, mesh=ONE, spec=P("d", "d"))
+    with pytest.raises(ValueError, match=r"^sobel: `axis`"):  # the twin's own checks
+        sh.sobel(x, 5)

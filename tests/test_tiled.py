@@ -1,0 +1,215 @@
+"""jaxconv.sharded.apply_tiled: out-of-core filtering of memory-mapped .npy files in tiles."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import scipy.signal as ss
+
+import jaxconv
+import jaxconv.sharded as sh
+from jaxconv import _tiled
+
+ROOT = Path(__file__).resolve().parent.parent
+RNG = np.random.default_rng(0)
+K = RNG.normal(size=(5, 4))
+
+CASES = {  # name: (fn, args, kwargs, reference)
+    "gaussian reflect": (
+        jaxconv.gaussian_filter,
+        (1.5,),
+        {},
+        lambda x: ndi.gaussian_filter(x, 1.5),
+    ),
+    "gaussian wrap/mirror": (
+        jaxconv.gaussian_filter,
+        (2.0,),
+        {"mode": ("wrap", "mirror")},
+        lambda x: ndi.gaussian_filter(x, 2.0, mode=("wrap", "mirror")),
+    ),
+    "sobel cval": (
+        jaxconv.sobel,
+        (0,),
+        {"mode": "constant", "cval": 1.5},
+        lambda x: ndi.sobel(x, 0, mode="constant", cval=1.5),
+    ),
+    "gradient magnitude wrap": (
+        jaxconv.gaussian_gradient_magnitude,
+        (1.0,),
+        {"mode": "wrap"},
+        lambda x: ndi.gaussian_gradient_magnitude(x, 1.0, mode="wrap"),
+    ),
+    "convolve2d same symm": (
+        jaxconv.convolve2d,
+        (K, "same", "symm"),
+        {},
+        lambda x: ss.convolve2d(x, K, "same", "symm"),
+    ),
+}
+
+
+def _count_reads(monkeypatch) -> list:
+    calls = []
+    read = _tiled._read
+
+    def counting(*args):
+        calls.append(args)
+        return read(*args)
+
+    monkeypatch.setattr(_tiled, "_read", counting)
+    return calls
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_tiles_match_the_in_memory_reference(name, tmp_path, monkeypatch):
+    fn, args, kwargs, reference = CASES[name]
+    x = RNG.normal(size=(60, 44))
+    np.save(tmp_path / "x.npy", x)
+    reads = _count_reads(monkeypatch)
+    out = sh.apply_tiled(
+        fn, tmp_path / "x.npy", tmp_path / "y.npy", *args, memory_limit=60_000, progress=False,
+        **kwargs,
+    )  # fmt: skip
+    assert out == tmp_path / "y.npy" and len(reads) >= 4
+    y = np.load(out)
+    expected = reference(x)
+    assert y.shape == expected.shape and y.dtype == np.float64
+    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+def test_a_volume_in_fortran_order_with_a_progress_bar(tmp_path, capsys):
+    x = np.asfortranarray(RNG.normal(size=(20, 18, 16)).astype(np.float32))
+    np.save(tmp_path / "v.npy", x)
+    sh.apply_tiled(
+        jaxconv.uniform_filter, tmp_path / "v.npy", tmp_path / "w.npy", (3, 4, 5),
+        mode="nearest", memory_limit=120_000,
+    )  # fmt: skip
+    assert "apply_tiled" in capsys.readouterr().err
+    y = np.load(tmp_path / "w.npy")
+    assert y.dtype == np.float32
+    expected = ndi.uniform_filter(x.astype(np.float64), (3, 4, 5), mode="nearest")
+    np.testing.assert_allclose(y, expected, rtol=0, atol=2e-6)
+
+
+def test_any_local_function_with_an_explicit_halo(tmp_path):
+    x = RNG.normal(size=(40, 12))
+    np.save(tmp_path / "x.npy", x)
+
+    def forward_difference(v):  # reaches one row ahead; the last row repeats
+        return jnp.concatenate([v[1:], v[-1:]]) - v
+
+    sh.apply_tiled(
+        forward_difference, tmp_path / "x.npy", tmp_path / "d.npy", halo=[(0, 1), 0],
+        memory_limit=20_000, progress=False,
+    )  # fmt: skip
+    expected = np.diff(np.pad(x, ((0, 1), (0, 0)), mode="edge"), axis=0)
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), expected, rtol=0, atol=1e-15)
+
+
+def test_an_interrupted_run_leaves_the_old_output_and_no_temporary_file(tmp_path, monkeypatch):
+    np.save(tmp_path / "x.npy", RNG.normal(size=(64, 64)))
+    np.save(tmp_path / "y.npy", np.arange(3.0))  # a previous result
+    read = _tiled._read
+
+    def failing(*args):
+        if failing.calls == 2:
+            raise KeyboardInterrupt
+        failing.calls += 1
+        return read(*args)
+
+    failing.calls = 0
+    monkeypatch.setattr(_tiled, "_read", failing)
+    with pytest.raises(KeyboardInterrupt):
+        sh.apply_tiled(
+            jaxconv.gaussian_filter, tmp_path / "x.npy", tmp_path / "y.npy", 1.0,
+            memory_limit=100_000, progress=False,
+        )  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "y.npy"]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.arange(3.0))
+
+
+def test_errors(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((16, 16)))
+    (tmp_path / "bad.npy").write_text("not an array")
+    src, dst = tmp_path / "x.npy", tmp_path / "y.npy"
+    with pytest.raises(ValueError, match=r"apply_tiled: `src` must be a readable .npy file"):
+        sh.apply_tiled(jaxconv.sobel, tmp_path / "bad.npy", dst)
+    with pytest.raises(ValueError, match=r"`fn` must return an array of its input's shape"):
+        sh.apply_tiled(jaxconv.convolve2d, src, dst, np.ones((3, 3)), "full")
+    with pytest.raises(ValueError, match=r"`memory_limit` \(1000 bytes\) is too small"):
+        sh.apply_tiled(jaxconv.gaussian_filter, src, dst, 3.0, memory_limit=1000)
+    with pytest.raises(ValueError, match=r"cannot find the reach of `fn`.*pass `halo=`"):
+        sh.apply_tiled(jnp.sin, src, dst)
+    with pytest.raises(ValueError, match=r"`halo` must be an int >= 0"):
+        sh.apply_tiled(jnp.sin, src, dst, halo=-1)
+    with pytest.raises(ValueError, match=r"`halo` must have one entry per axis"):
+        sh.apply_tiled(jnp.sin, src, dst, halo=(1, 1, 1))
+    with pytest.raises(TypeError, match=r"`fn` must be callable"):
+        sh.apply_tiled("sobel", src, dst)
+    with pytest.raises(TypeError, match=r"`memory_limit` must be an int"):
+        sh.apply_tiled(jaxconv.sobel, src, dst, memory_limit=1e9)
+    assert not dst.exists()
+
+
+# The out-of-core check: an image 4x the memory cap, peak resident memory measured in a child
+# process (the main one has too much else in memory). glibc's dynamic mmap threshold is fixed so
+# that freed buffers leave the resident set instead of being reused unseen.
+MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import numpy as np, scipy.ndimage as ndi
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jaxconv, jaxconv.sharded
+
+    def status():
+        fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        return {k: int(fields[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM")}
+
+    folder, cap = sys.argv[1], int(sys.argv[2])
+    src, dst = os.path.join(folder, "x.npy"), os.path.join(folder, "y.npy")
+    shape = (2048, 2048)  # 32 MiB of float64
+    x = np.lib.format.open_memmap(src, mode="w+", dtype=np.float64, shape=shape)
+    for i in range(0, shape[0], 256):
+        x[i : i + 256] = np.random.default_rng(i).random((256, shape[1]))
+    del x
+    run = lambda: jaxconv.sharded.apply_tiled(
+        jaxconv.gaussian_filter, src, dst, 2.0, memory_limit=cap, progress=False)
+    run()  # compiles the tile function
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets the peak (VmHWM) to the current resident set
+    before = status()
+    t0 = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - t0
+    peak = status()["VmHWM"] - before["VmRSS"]
+    expected = ndi.gaussian_filter(np.load(src), 2.0)
+    error = float(np.abs(np.load(dst) - expected).max())
+    print(json.dumps({"peak": peak, "error": error, "seconds": seconds,
+                      "file": os.path.getsize(src)}))
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_peak_memory_stays_under_the_cap(tmp_path):
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        pytest.skip("cannot reset the peak resident set here (/proc/self/clear_refs)")
+    cap = 8 << 20
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(tmp_path), str(cap)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["file"] >= 4 * cap
+    assert result["error"] <= 1e-12
+    assert 0 < result["peak"] <= cap, f"peak {result['peak'] / 2**20:.1f} MiB"
