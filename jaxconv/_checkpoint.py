@@ -82,7 +82,7 @@ def load(
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
             contents = {k: data[k] for k in data.files}
         header = json.loads(str(contents.pop("header")))
         if not isinstance(header, dict) or header.get("format") != FORMAT:

@@ -4,7 +4,8 @@
 ``jaxconv fit`` recovers a blur or an edge filter from an (image, target) pair; ``jaxconv bench``
 runs the convolution benchmark table. Exit codes: 0 success, 1 a runtime error (one line on
 stderr, no traceback; set ``JAXCONV_TRACEBACK=1`` to see it), 2 a usage error or a requested device
-that is not present, 130 interrupted.
+that is not present, 130 interrupted. Compiled programs are cached on disk (see
+:func:`enable_compilation_cache`), which makes every run after the first much faster.
 """
 
 from __future__ import annotations
@@ -121,14 +122,14 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, default=Path("jaxconv-fit"), help="output folder")
     fit.add_argument("--seed", type=int, default=0, help="random seed (noise, initialisation)")
 
-    bench = sub.add_parser(
+    sub.add_parser(
         "bench",
         parents=[common],
         help="run the convolution benchmark table against installed peers",
-        description="Runs benchmarks/bench_convolve.py (from a source checkout); the remaining "
-        "arguments are passed to it (see `jaxconv bench -- --help`).",
+        description="Runs benchmarks/bench_convolve.py (from a source checkout) and prints its "
+        "table; arguments jaxconv does not know are passed to it (e.g. `jaxconv bench --quick`, "
+        "`jaxconv bench -- --help`).",
     )
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     return parser
 
 
@@ -191,8 +192,36 @@ def _bench(args: argparse.Namespace) -> int:
     return int(status or 0)
 
 
+def enable_compilation_cache() -> Path | None:
+    """Keeps compiled XLA programs on disk, so a second ``jaxconv demo`` skips most compiles.
+
+    The folder is ``$JAXCONV_CACHE_DIR`` (empty or ``off`` disables the cache), else
+    ``$XDG_CACHE_HOME/jaxconv/xla`` or ``~/.cache/jaxconv/xla``. A cache the user configured for
+    JAX already is left alone.
+    """
+    if jax.config.jax_compilation_cache_dir:
+        return Path(jax.config.jax_compilation_cache_dir)
+    folder = cache_folder()
+    if folder is not None:
+        jax.config.update("jax_compilation_cache_dir", os.fspath(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return folder
+
+
+def cache_folder() -> Path | None:
+    """The compilation cache folder from the environment, or None if turned off."""
+    folder = os.environ.get("JAXCONV_CACHE_DIR")
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "jaxconv" / "xla"
+    if folder.strip().lower() in ("", "off", "0", "none"):
+        return None
+    return Path(folder)
+
+
 def _run(args: argparse.Namespace) -> int:
     select_device(args.device)
+    enable_compilation_cache()
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     if args.command == "demo":
@@ -202,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
                  progress=args.progress)  # fmt: skip
         return 0
     if args.command == "fit":
-        from jaxconv._demo import fit_command
+        from jaxconv._cli_fit import fit_command
 
         return fit_command(args)
     return _bench(args)
@@ -216,7 +245,11 @@ def _one_line(err: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (argparse exits 2 on a usage error)."""
     parser = _parser()
-    args = _defaults(parser.parse_args(argv))
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = _defaults(args)
+    args.bench_args = extra
     try:
         return _run(args)
     except UsageError as err:

@@ -168,7 +168,9 @@ def laplace_kernel(ndim: int = 2, points: int | None = None, *, dtype: Any = Non
 def box_kernel(size: int | Sequence[int], ndim: int | None = None, *, dtype: Any = None):
     """Normalised box (mean) kernel of `size` (an int, or one per axis), like uniform_filter's.
 
-    Even sizes are allowed (``scipy.ndimage.uniform_filter`` then centres at ``size // 2``).
+    Even sizes are allowed; ``ndimage_correlate(x, box_kernel(size))`` then reproduces
+    ``scipy.ndimage.uniform_filter``'s centring (``size // 2``) — a convolution centres an even
+    kernel one sample earlier.
 
     Args:
       size: positive int or one per axis.
@@ -291,7 +293,9 @@ def scharr(
     """Scharr derivative along `axis` (smoothing ``[3, 10, 3]``), like ``cv2.Scharr``.
 
     scipy.ndimage has none; this is ``scipy.ndimage.convolve(x, scharr_kernel(x.ndim, axis))``
-    (unnormalised; skimage's ``scharr`` divides by 32). Arguments as in :func:`sobel`.
+    (unnormalised; skimage's ``scharr`` divides by 32), except with ``mode="constant"`` and a
+    non-zero `cval`, where, like ndimage's sobel, it runs one 1-D pass per axis. Arguments as in
+    :func:`sobel`.
 
     Examples:
       >>> import jaxconv

@@ -91,7 +91,8 @@ def _residual_fn(cfg: Config, unravel: Callable, image: jax.Array, target: jax.A
 
 
 def _lm_tols(cfg: Config) -> dict:
-    return dict(ftol=cfg.tol, xtol=cfg.tol, gtol=cfg.tol)
+    # The cost is quadratic in the parameters near the optimum: tol² on it is tol on them.
+    return dict(ftol=cfg.tol**2, xtol=cfg.tol, gtol=cfg.tol)
 
 
 def init_carry(cfg: Config, params: Any, image: jax.Array, target: jax.Array) -> Carry:

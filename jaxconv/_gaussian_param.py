@@ -33,11 +33,26 @@ def _as_mean(mean: Any, ndim: int, dtype: Any, fn: str) -> jax.Array | None:
     return m
 
 
+def _selectors(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Constant matrices placing the diagonal and the strictly-lower entries into a flat L."""
+    rows, cols = np.tril_indices(n, -1)
+    diag = np.zeros((n * n, n))
+    diag[np.arange(n) * (n + 1), np.arange(n)] = 1.0
+    lower = np.zeros((n * n, rows.size))
+    lower[rows * n + cols, np.arange(rows.size)] = 1.0
+    return diag, lower
+
+
 @jax.jit
 def _cholesky(log_diag: jax.Array, offdiag: jax.Array) -> jax.Array:
-    rows, cols = np.tril_indices(log_diag.shape[-1], -1)
-    chol = jnp.diag(jnp.exp(log_diag))
-    return chol.at[rows, cols].set(jnp.asarray(offdiag, chol.dtype))
+    # Two constant matrix-vector products instead of a scatter: cheap to differentiate twice.
+    n = log_diag.shape[-1]
+    diag, lower = _selectors(n)
+    dtype = jnp.result_type(log_diag, offdiag)
+    flat = jnp.asarray(diag, dtype) @ jnp.exp(log_diag)
+    if lower.size:
+        flat = flat + jnp.asarray(lower, dtype) @ jnp.asarray(offdiag, dtype)
+    return flat.reshape(n, n)
 
 
 @jax.jit

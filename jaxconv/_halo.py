@@ -24,17 +24,12 @@ the halos are the kernel's ``(lo, hi)`` in every mode.
 A halo must come from the adjacent block (one ``ppermute`` hop): a step whose halo is wider than a
 block is rejected with a ``ValueError`` (kernels up to the block size are fine).
 
-The plan of a public function is captured by running it with its final call intercepted (see
-:func:`capture`), so the sharded functions accept exactly the arguments of their single-device
-twins and no convolution is written twice.
+The plan of a public function comes from ``_plan.capture``, so the sharded functions accept
+exactly the arguments of their single-device twins and no convolution is written twice.
 """
 
-import contextlib
-import contextvars
 import functools
 import math
-import threading
-from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
@@ -44,100 +39,8 @@ from jax import lax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxconv import _boundary, _convolve, _filters
-
-
-class Op(NamedTuple):
-    """One ``correlate_padded(x, kernel, axes=axes, pads=pads, boundary=boundaries)`` step."""
-
-    kernel: Any  # one dimension per axis in `axes`, or `x.ndim` dimensions (then may be batched)
-    axes: tuple[int, ...]
-    pads: tuple[tuple[int, int], ...]
-    boundaries: tuple[str, ...]  # canonical names (see _boundary)
-
-
-class Plan(NamedTuple):
-    """What a public function computes: ``combine(term(x) for term in terms)``."""
-
-    x: jax.Array
-    terms: tuple[tuple[Op, ...], ...]
-    fill: Any
-    combine: str  # "first", "sum" or "norm" (as in _filters._run)
-    method: str
-    precision: Any
-    out_dtype: Any
-
-
-class _Captured(Exception):
-    def __init__(self, plan: Plan):
-        super().__init__("plan captured")
-        self.plan = plan
-
-
-_CAPTURING = contextvars.ContextVar("jaxconv_capturing_plan", default=False)
-_PATCH_LOCK = threading.RLock()
-
-
-def _capture_correlate(original, x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
-    """Stands in for ``_convolve._correlate``, the last call of the convolve family."""
-    if not _CAPTURING.get():
-        return original(x, k, axes, pads, boundaries, fillvalue, method, precision, fn)
-    out_dtype, compute = _convolve._result_dtype(x, k)
-    op = Op(k.astype(compute), tuple(axes), tuple(map(tuple, pads)), tuple(boundaries))
-    plan = Plan(x.astype(compute), ((op,),), fillvalue, "first", method, precision, out_dtype)
-    raise _Captured(plan)
-
-
-def _capture_run(original, x, weights, cval, *, plan, combine, method, precision):
-    """Stands in for ``_filters._run``, the executor of every ndimage-style filter."""
-    if not _CAPTURING.get():
-        return original(
-            x, weights, cval, plan=plan, combine=combine, method=method, precision=precision
-        )
-    terms = []
-    for term, term_w in zip(plan, weights, strict=True):
-        ops = []
-        for (axes, modes, origins), w in zip(term, term_w, strict=True):
-            w = w.astype(_filters.real_dtype(x))
-            # ndimage's centring, exactly as in _filters._correlate.
-            pads = tuple(
-                (m // 2 + o, m - 1 - m // 2 - o) for m, o in zip(w.shape, origins, strict=True)
-            )
-            bounds = _boundary.canonical_boundaries(modes, len(axes), "filter")
-            ops.append(Op(w, tuple(axes), pads, bounds))
-        terms.append(tuple(ops))
-    raise _Captured(Plan(x, tuple(terms), cval, combine, method, precision, x.dtype))
-
-
-@contextlib.contextmanager
-def _intercepting() -> Iterator[None]:
-    # The patched functions check a context variable, so other threads that call jaxconv while a
-    # plan is captured here run normally.
-    with _PATCH_LOCK:
-        saved = (_convolve._correlate, _filters._run)
-        _convolve._correlate = functools.partial(_capture_correlate, saved[0])
-        _filters._run = functools.partial(_capture_run, saved[1])
-        token = _CAPTURING.set(True)
-        try:
-            yield
-        finally:
-            _CAPTURING.reset(token)
-            _convolve._correlate, _filters._run = saved
-
-
-def capture(fn: Callable, *args: Any, **kwargs: Any) -> tuple[Plan | None, Any]:
-    """Runs ``fn(*args, **kwargs)`` up to its final correlation and returns ``(plan, None)``.
-
-    All argument checking and kernel construction happen as in a normal call; only the last step
-    (which would compute) is replaced. A function that never reaches it runs to the end and
-    ``(None, result)`` is returned.
-    """
-    with _intercepting():
-        try:
-            result = fn(*args, **kwargs)
-        except _Captured as captured:
-            return captured.plan, None
-    return None, result
+from jaxconv import _boundary, _convolve
+from jaxconv._plan import Op, Plan
 
 
 # --- layout and schedule -------------------------------------------------------------------------
@@ -408,11 +311,14 @@ def _execute_jit(x, dynamic, fill, *, static: _Static):
         return combine(outs, static.combine)
 
     spec = P(*static.spec)
+    # check_vma=False: the engine's own primitive (``_methods._valid_p``) does not propagate the
+    # varying-manual-axes type, which the checked mode requires of every primitive inside.
     mapped = jax.shard_map(
         body,
         mesh=static.mesh,
         in_specs=(spec, tuple(static.kernel_specs), P()),
         out_specs=spec,
+        check_vma=False,
     )
     out = mapped(x, dynamic, fill)
     done = set()

@@ -226,7 +226,7 @@ def least_squares(
     params: Any,
     *,
     max_steps: int = 100,
-    ftol: float = 1e-10,
+    ftol: float = 1e-15,
     xtol: float = 1e-10,
     gtol: float = 1e-10,
     damping: float = 1e-3,
@@ -242,7 +242,8 @@ def least_squares(
         flattened). Must be written in JAX.
       params: initial parameters (a pytree of float arrays).
       max_steps: iteration cap (each iteration evaluates `fun` and its Jacobian once).
-      ftol: stop when the actual and predicted relative decreases of the cost are below it.
+      ftol: stop when the actual and predicted relative decreases of the cost are below it
+        (the cost is quadratic near the optimum, so ``ftol = ε²`` means parameters to about ε).
       xtol: stop when ``‖δ‖ <= xtol (xtol + ‖x‖)``.
       gtol: stop when every column of J is nearly orthogonal to r (cosine below `gtol`).
       damping: initial λ (relative to the diagonal of JᵀJ).

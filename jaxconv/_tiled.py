@@ -12,7 +12,7 @@ inputs the in-memory call would use, and the result equals it to round-off for e
 
 All windows have one shape (the last tile of an axis overlaps the previous one), so the tile
 function is compiled once. The reach of a jaxconv function is found from its plan (see
-``_halo.capture``); any other shape-preserving function of local support needs ``halo=``.
+``_plan.capture``); any other shape-preserving function of local support needs ``halo=``.
 
 Memory: tiles are sized so that ``workset(T) × window samples × itemsize <= memory_limit`` for a
 plan of ``T`` terms, where ``workset(T) = 10 + 6 T`` (see :func:`workset`) bounds the live copies of
@@ -38,7 +38,7 @@ import numpy as np
 import tqdm.auto as tqdm
 from jax import lax
 
-from jaxconv import _halo
+from jaxconv import _plan
 
 
 def workset(terms: int) -> int:
@@ -51,7 +51,7 @@ def workset(terms: int) -> int:
     return 10 + 6 * terms
 
 
-def _reach(plan: _halo.Plan, ndim: int) -> tuple[list, set]:
+def _reach(plan: _plan.Plan, ndim: int) -> tuple[list, set]:
     """Per-axis (before, after) reach of a plan, and the axes it extends periodically."""
     reach = [(0, 0)] * ndim
     modes: dict[int, set] = {a: set() for a in range(ndim)}
@@ -264,15 +264,17 @@ def apply_tiled(
             f"{name}: `fn` must return an array of its input's shape (use mode='same'); got "
             f"{out_aval.shape} for an input of shape {proxy.shape}."
         )
-    plan, _ = _halo.capture(fn, proxy, *args, **kwargs)
+    plan = _plan.capture(fn, proxy, *args, **kwargs)[0] if fn in _plan.PLANNED else None
+    if plan is not None and plan.x.shape != proxy.shape:
+        plan = None  # correlate2d's "valid" swap: never shape-preserving anyway
     if halo is not None:
         reach, wrap = _halo_arg(name, halo, len(shape)), set()
     elif plan is not None:
         reach, wrap = _reach(plan, len(shape))
     else:
         raise ValueError(
-            f"{name}: cannot find the reach of `fn` (not a jaxconv filter or convolution); "
-            "pass `halo=`."
+            f"{name}: cannot find the reach of `fn` (not one of jaxconv's convolutions or "
+            "filters); pass `halo=`."
         )
     buffers = workset(1 if plan is None else len(plan.terms))
     itemsize = max(np.dtype(dtype).itemsize, np.dtype(out_aval.dtype).itemsize)

@@ -16,16 +16,19 @@ global edges follow the boundary mode (``wrap``, ``reflect``/``symm``, ``mirror`
 ``nearest``/``edge`` and ``constant`` with any value), so the result equals the single-device one
 to round-off, and it is differentiable (gradients also flow back through the halo exchange).
 
-Default layout (no `spec`): the first batch axis, if the input has one, is sharded over all
-devices (padded to a multiple of the device count); otherwise the first filtered axis is split
-over as many devices as divide its length and leave each block at least as wide as the halo.
+Default layout (no `spec`): the first batch axis, if the input has one, is sharded over as many
+devices as divide its length (or, if that leaves over half of them idle, over all of them, padded,
+with the result gathered: jax arrays are sharded evenly); otherwise the filtered axis that takes
+the most devices is split over as many as divide its length and leave each block at least as wide
+as the halo.
 
 A halo comes from the adjacent block only: kernels up to the block size are supported, and a wider
 halo raises a ``ValueError`` naming the axis and the sizes. An axis that is split must have a
 length divisible by its number of blocks.
 
-:func:`apply_tiled` runs any of these functions out of core on one device: a memory-mapped ``.npy``
-file in, another out, in tiles with halos, under a memory cap (see its documentation).
+:func:`fit_batch` spreads independent fits over the devices, and :func:`apply_tiled` runs any
+of these functions out of core on one device: a memory-mapped ``.npy`` file in, another out, in
+tiles with halos, under a memory cap (see its documentation).
 
 Examples:
   >>> import numpy as np, jaxconv, jaxconv.sharded
@@ -49,7 +52,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxconv import _convolve, _edges, _filters, _gaussian_filters, _halo
+from jaxconv import _convolve, _edges, _filters, _fit, _gaussian_filters, _halo, _plan
 from jaxconv._tiled import apply_tiled
 
 _DEFAULT_AXIS = "d"
@@ -108,7 +111,7 @@ def _check_mesh(fn: str, mesh: Any, spec: tuple) -> None:
         raise ValueError(f"{fn}: `spec` uses a mesh axis twice; got {spec!r}.")
 
 
-def _filtered_axes(plan: _halo.Plan) -> set[int]:
+def _filtered_axes(plan: _plan.Plan) -> set[int]:
     return {a for term in plan.terms for op in term for a in op.axes}
 
 
@@ -119,7 +122,7 @@ def _input_layout(x: Any) -> tuple[Mesh, tuple] | None:
     return None
 
 
-def _default_layout(fn: str, plan: _halo.Plan, mesh: Mesh | None) -> tuple[Mesh, tuple]:
+def _default_layout(fn: str, plan: _plan.Plan, mesh: Mesh | None) -> tuple[Mesh, tuple]:
     x, filtered = plan.x, _filtered_axes(plan)
     batch = [a for a in range(x.ndim) if a not in filtered and x.shape[a] > 1]
     devices = jax.devices() if mesh is None else None
@@ -135,17 +138,18 @@ def _default_layout(fn: str, plan: _halo.Plan, mesh: Mesh | None) -> tuple[Mesh,
     elif filtered:
         axis = min(filtered)
         if mesh is None:
-            # As many devices as divide the axis and keep each block wider than the halo.
-            for s in range(min(len(devices), x.shape[axis]), 0, -1):
-                if x.shape[axis] % s:
-                    continue
-                mesh = Mesh(np.asarray(devices[:s]), (_DEFAULT_AXIS,))
-                spec[axis] = _DEFAULT_AXIS
-                try:
-                    _halo.schedule(plan, mesh, tuple(spec), fn)
-                except ValueError:
-                    continue
-                return mesh, tuple(spec)
+            # The filtered axis that takes the most devices: as many as divide its length and
+            # leave every block at least as wide as the halo (the first such axis on a tie).
+            best = (1, axis)
+            for a in sorted(filtered):
+                for s in range(min(len(devices), x.shape[a]), best[0], -1):
+                    trial = [None] * x.ndim
+                    trial[a] = _DEFAULT_AXIS
+                    if x.shape[a] % s == 0 and _fits(plan, devices[:s], trial, fn):
+                        best = (s, a)
+                        break
+            spec[best[1]] = _DEFAULT_AXIS
+            return Mesh(np.asarray(devices[: best[0]]), (_DEFAULT_AXIS,)), tuple(spec)
     else:
         axis = 0
         mesh = mesh if mesh is not None else Mesh(np.asarray(devices[:1]), (_DEFAULT_AXIS,))
@@ -154,7 +158,15 @@ def _default_layout(fn: str, plan: _halo.Plan, mesh: Mesh | None) -> tuple[Mesh,
     return mesh, tuple(spec)
 
 
-def _layout(fn: str, plan: _halo.Plan, mesh: Any, spec: Any) -> tuple[Mesh, tuple]:
+def _fits(plan: _plan.Plan, devices: list, spec: list, fn: str) -> bool:
+    try:
+        _halo.schedule(plan, Mesh(np.asarray(devices), (_DEFAULT_AXIS,)), tuple(spec), fn)
+    except ValueError:
+        return False
+    return True
+
+
+def _layout(fn: str, plan: _plan.Plan, mesh: Any, spec: Any) -> tuple[Mesh, tuple]:
     ndim = plan.x.ndim
     if spec is None:
         if mesh is None:
@@ -170,12 +182,16 @@ def _layout(fn: str, plan: _halo.Plan, mesh: Any, spec: Any) -> tuple[Mesh, tupl
     spec = _normalize_spec(fn, spec, ndim)
     if mesh is None:
         names = tuple(dict.fromkeys(n for e in spec for n in _halo.names_of(e)))
-        mesh = _mesh_for(names or (_DEFAULT_AXIS,))
+        found = _input_layout(plan.x)
+        if found is not None and set(names) <= set(found[0].axis_names):
+            mesh = found[0]  # the input's own mesh, re-laid out by `spec`
+        else:
+            mesh = _mesh_for(names or (_DEFAULT_AXIS,))
     _check_mesh(fn, mesh, spec)
     return mesh, spec
 
 
-def _pad_batch(plan: _halo.Plan, mesh: Mesh, spec: tuple) -> tuple[_halo.Plan, tuple]:
+def _pad_batch(plan: _plan.Plan, mesh: Mesh, spec: tuple) -> tuple[_plan.Plan, tuple]:
     """Pads unfiltered (batch) axes to a multiple of their shard count; returns the true sizes."""
     filtered = _filtered_axes(plan)
     x, sizes = plan.x, plan.x.shape
@@ -187,7 +203,7 @@ def _pad_batch(plan: _halo.Plan, mesh: Mesh, spec: tuple) -> tuple[_halo.Plan, t
     if not any(hi for _, hi in widths):
         return plan, sizes
 
-    def pad_kernel(op: _halo.Op) -> _halo.Op:
+    def pad_kernel(op: _plan.Op) -> _plan.Op:
         k = op.kernel
         if k.ndim != x.ndim:
             return op
@@ -199,7 +215,7 @@ def _pad_batch(plan: _halo.Plan, mesh: Mesh, spec: tuple) -> tuple[_halo.Plan, t
 
 
 def _run(fn: str, single: Callable, args, kwargs, mesh, spec, post=None) -> jax.Array:
-    plan, result = _halo.capture(single, *args, **kwargs)
+    plan, result = _plan.capture(single, *args, **kwargs)
     if plan is None:  # the function did not convolve (nothing to distribute)
         return result
     mesh, spec = _layout(fn, plan, mesh, spec)
@@ -227,6 +243,8 @@ def _twin(single: Callable, post: Callable | None = None) -> Callable:
     """
     name = single.__name__
     fn = f"sharded.{name}"
+    if single not in _plan.PLANNED:
+        raise TypeError(f"{name} is not a single-plan jaxconv function (see _plan.PLANNED).")
 
     @functools.wraps(single)
     def twin(*args: Any, mesh: Any = None, spec: Any = None, **kwargs: Any) -> jax.Array:
@@ -265,6 +283,54 @@ def _correlate2d_post(args: tuple, kwargs: dict) -> Callable | None:
     return None
 
 
+def _fit_batch_twin(single: Callable) -> Callable:
+    """The sharded version of :func:`jaxconv.fit_batch` (pairs spread over the devices)."""
+
+    @functools.wraps(single)
+    def fit_batch(model: Any, images: Any, targets: Any, *, mesh: Any = None, spec: Any = None,
+                  **options: Any) -> Any:  # fmt: skip
+        fn = "sharded.fit_batch"
+        batch = np.shape(images)[0] if np.ndim(images) else 0
+        if spec is None:
+            if mesh is None:  # the most devices that divide the batch (pairs are not padded)
+                devices = jax.devices()
+                s = max(d for d in range(1, min(len(devices), max(batch, 1)) + 1) if batch % d == 0)
+                mesh = Mesh(np.asarray(devices[:s]), (_DEFAULT_AXIS,))
+            _check_mesh(fn, mesh, ())
+            names = mesh.axis_names
+            spec = (names[0] if len(names) == 1 else tuple(names),)
+        spec = _normalize_spec(fn, spec, max(np.ndim(images), 1))
+        if mesh is None:
+            mesh = _mesh_for(tuple(dict.fromkeys(n for e in spec for n in _halo.names_of(e))))
+        _check_mesh(fn, mesh, spec)
+        s = _halo.shards(mesh, spec[0])
+        if batch % s:
+            raise ValueError(
+                f"{fn}: the {batch} pairs must split evenly over the {s} devices of mesh axis "
+                f"{spec[0]!r}."
+            )
+        sharding = NamedSharding(mesh, P(*spec))
+        images, targets = (jax.device_put(np.asarray(a), sharding) for a in (images, targets))
+        return single(model, images, targets, **options)
+
+    sig = inspect.signature(single)
+    fit_batch.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *_EXTRA])
+    fit_batch.__module__ = __name__
+    fit_batch.__doc__ = """Sharded :func:`jaxconv.fit_batch`: the pairs spread over the devices.
+
+    The pairs are placed along the first axis of `mesh` (a ``NamedSharding``, default: as many
+    devices as divide the batch) and the vectorised fit is compiled for that layout, so each
+    device fits its own pairs; the pairs are independent, so the result is that of
+    :func:`jaxconv.fit_batch`. Arguments are its own, plus `mesh` and `spec` (a PartitionSpec of
+    the batch axis and, optionally, others).
+
+    Note:
+      The fit keeps the layout only where ``jaxconv.fit_batch`` passes its inputs' sharding on
+      to the compiled step; otherwise it runs, with the same result, on one device.
+    """
+    return fit_batch
+
+
 convolve = _twin(_convolve.convolve)
 correlate = _twin(_convolve.correlate)
 convolve2d = _twin(_convolve.convolve2d)
@@ -283,6 +349,7 @@ laplace = _twin(_filters.laplace)
 uniform_filter = _twin(_filters.uniform_filter)
 ndimage_correlate = _twin(_filters.ndimage_correlate)
 ndimage_convolve = _twin(_filters.ndimage_convolve)
+fit_batch = _fit_batch_twin(_fit.fit_batch)
 
 __all__ = [
     "apply_tiled",
@@ -292,6 +359,7 @@ __all__ = [
     "correlate2d",
     "correlate_padded",
     "edge_magnitude",
+    "fit_batch",
     "gaussian_filter",
     "gaussian_filter1d",
     "gaussian_gradient_magnitude",

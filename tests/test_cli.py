@@ -15,6 +15,21 @@ from jaxconv import _cli
 from jaxconv._cli import main
 
 
+@pytest.fixture(autouse=True)
+def _no_disk_cache(monkeypatch):
+    # main() turns on JAX's persistent compilation cache, a process-wide setting: not in tests.
+    monkeypatch.setenv("JAXCONV_CACHE_DIR", "off")
+
+
+def test_compilation_cache_folder(monkeypatch, tmp_path):
+    assert _cli.cache_folder() is None  # "off" (the fixture)
+    monkeypatch.delenv("JAXCONV_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert _cli.cache_folder() == tmp_path / "jaxconv" / "xla"
+    monkeypatch.setenv("JAXCONV_CACHE_DIR", str(tmp_path / "c"))
+    assert _cli.cache_folder() == tmp_path / "c"
+
+
 def _exit_code(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
@@ -156,3 +171,63 @@ def test_demo_quick_writes_every_figure(tmp_path, capsys):
         assert stages["photo_blur"]["metrics"]["max_abs_diff_vs_scipy_convolve2d"] < 1e-10
     assert results["versions"]["jax"] == jax.__version__
     assert np.isfinite(results["total_seconds"])
+
+
+def test_fit_recovers_sobel_from_a_target_file(tmp_path, capsys):
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(0)
+    image = rng.random((24, 32))
+    np.save(tmp_path / "image.npy", image)
+    np.save(tmp_path / "target.npy", ndimage.sobel(image, axis=1))
+    argv = ["fit", "--image", str(tmp_path / "image.npy"), "--target", str(tmp_path / "target.npy"),
+            "--model", "free", "--out", str(tmp_path / "out"), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "kernel" in printed and "±" in printed
+    record = json.loads((tmp_path / "out" / "fit.json").read_text())
+    # scipy.ndimage.sobel correlates with [-1, 0, 1]: as a convolution kernel, Wikipedia's Gx.
+    sobel_x = [[1, 0, -1], [2, 0, -2], [1, 0, -1]]
+    np.testing.assert_allclose(record["estimate"]["kernel"], sobel_x, atol=1e-9)
+    assert record["model"] == "free" and record["optimizer"] == "lm"
+    assert (tmp_path / "out" / "fit.png").stat().st_size > 0
+
+
+def test_fit_blur_prints_truth_and_error(tmp_path, capsys):
+    image = np.random.default_rng(1).random((40, 40))
+    np.save(tmp_path / "image.npy", image)
+    argv = ["fit", "--image", str(tmp_path / "image.npy"), "--blur", "1,0.5,0.5,1",
+            "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "true covariance" in printed and "max |error|" in printed
+    record = json.loads((tmp_path / "fit.json").read_text())
+    np.testing.assert_allclose(record["estimate"]["covariance"], [[1, 0.5], [0.5, 1]], atol=1e-8)
+    assert record["estimate"]["angle_deg"] == pytest.approx(45.0, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--blur", "1,2"], "expected 1, 3 or 4 comma-separated numbers"),
+        (["--blur", "1,2,3,1"], "must be symmetric"),
+        (["--blur", "1,2,2,1"], "must be positive definite"),
+        (["--edge", "sobel", "--noise", "-1"], "--noise must be >= 0"),
+        (["--edge", "sobel", "--steps", "0"], "--steps must be a positive int"),
+        (["--blur", "1", "--size", "5"], "--size must be a positive int"),
+    ],
+)
+def test_fit_bad_values_exit_2(argv, message, tmp_path, capsys):
+    np.save(tmp_path / "image.npy", np.zeros((8, 8)))
+    code = main(["fit", "--image", str(tmp_path / "image.npy"), "--out", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and err.startswith("jaxconv fit: error: ")
+
+
+def test_fit_target_of_another_shape_exit_1(tmp_path, capsys):
+    np.save(tmp_path / "image.npy", np.zeros((8, 8)))
+    np.save(tmp_path / "target.npy", np.zeros((8, 9)))
+    code = main(["fit", "--image", str(tmp_path / "image.npy"), "--target",
+                 str(tmp_path / "target.npy"), "--out", str(tmp_path)])  # fmt: skip
+    assert code == 1
+    assert "--target must have the image's shape (8, 8); got (8, 9)" in capsys.readouterr().err

@@ -73,8 +73,11 @@ def test_gaussian_blur_residual_matches_scipy_fftconvolve():
 
     ref = scipy.optimize.least_squares(res_np, np.zeros(3), xtol=1e-15, ftol=1e-15, gtol=1e-15)
     sol = jaxconv.least_squares(res_jax, jnp.zeros(3))
-    np.testing.assert_allclose(sol.params, ref.x, rtol=1e-7, atol=1e-9)
-    np.testing.assert_allclose(sol.cost, ref.cost, rtol=1e-9)
+    # The optimum is flat along one direction: the costs agree to round-off (ours no higher),
+    # the parameters to the precision that flatness allows.
+    assert float(sol.cost) <= ref.cost * (1 + 1e-12)
+    np.testing.assert_allclose(sol.cost, ref.cost, rtol=1e-12)
+    np.testing.assert_allclose(sol.params, ref.x, rtol=1e-5)
     assert int(sol.nfev) < ref.nfev  # exact Jacobians: fewer evaluations than scipy's
 
 
@@ -82,9 +85,7 @@ def test_vmap_matches_a_loop_and_each_problem_stops_on_its_own():
     ys = np.stack([Y, 1.5 * Y, Y[::-1]])
 
     def solve(y):
-        return jaxconv.least_squares(
-            lambda p: _model(p, T) - y, jnp.array([1.0, 1.0, 0.3, 2.8])
-        )
+        return jaxconv.least_squares(lambda p: _model(p, T) - y, jnp.array([1.0, 1.0, 0.3, 2.8]))
 
     batched = jax.vmap(solve)(jnp.asarray(ys))
     for i, y in enumerate(ys):

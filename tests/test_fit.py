@@ -1,0 +1,329 @@
+"""jaxconv.fit and friends: recovering known filters from targets made by scipy."""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import scipy.ndimage as ndi
+import scipy.signal
+import scipy.stats
+
+import jaxconv
+
+X = np.asarray(jaxconv.default_image())[:64, :64]
+SEED_COV = np.array([[1.0, 0.5], [0.5, 1.0]])
+
+
+def scipy_blur(x, cov, radius, mean=(0.0, 0.0), gain=1.0):
+    """The seed's recipe: a sampled multivariate normal, normalised, scipy.signal.convolve2d."""
+    grid = np.stack(np.mgrid[-radius : radius + 1, -radius : radius + 1], -1)
+    k = scipy.stats.multivariate_normal(mean, cov).pdf(grid)
+    return gain * scipy.signal.convolve2d(x, k / k.sum(), mode="same", boundary="symm")
+
+
+def rel_err(a, b):
+    return np.linalg.norm(np.asarray(a) - b) / np.linalg.norm(b)
+
+
+# --- Gaussian blur -------------------------------------------------------------------------------
+def test_fit_gaussian_recovers_the_seed_covariance_with_lm():
+    res = jaxconv.fit_gaussian(X, scipy_blur(X, SEED_COV, 8), progress=False)
+    assert res.status == "converged" and res.success
+    assert rel_err(res.covariance, SEED_COV) <= 1e-6
+    # Known read-outs of [[1, .5], [.5, 1]]: σ² = 1.5 and 0.5 along the diagonals, θ = 45°.
+    np.testing.assert_allclose(res.sigmas, np.sqrt([1.5, 0.5]), rtol=1e-6)
+    np.testing.assert_allclose(res.angle, np.pi / 4, rtol=1e-6)
+    assert res.discretization == "sample" and res.truncation <= 1e-8
+    assert res.border == res.radius
+    assert res.history.shape == (res.steps + 1,) and res.history[-1] == pytest.approx(res.loss)
+    assert res.history[-1] < 1e-20 < res.history[0]
+    assert set(res.stderr) == {"covariance", "sigmas", "angle"}
+    assert res.steps < 20 and res.compile_time <= res.wall_time
+    assert "covariance" in repr(res)
+
+
+def test_fit_gaussian_with_adam_reaches_1e4_in_300_steps():
+    res = jaxconv.fit_gaussian(X, scipy_blur(X, SEED_COV, 8), optimizer="adam", progress=False)
+    assert res.steps <= 300 and res.optimizer.startswith("adam")
+    assert rel_err(res.covariance, SEED_COV) <= 1e-4
+
+
+def test_fit_gaussian_grows_the_radius_when_the_blur_outgrows_it():
+    cov = np.array([[6.0, -1.5], [-1.5, 3.0]])
+    res = jaxconv.fit_gaussian(X, scipy_blur(X, cov, 18), init=0.3 * np.eye(2), progress=False)
+    assert res.rounds >= 2 and res.truncation <= 1e-8
+    assert rel_err(res.covariance, cov) <= 1e-6
+    assert res.history.shape == (res.steps + 1,)
+
+
+def test_fit_gaussian_with_gain_and_sub_pixel_shift():
+    y = scipy_blur(X, SEED_COV, 8, mean=(0.3, -0.2), gain=0.8)
+    res = jaxconv.fit_gaussian(X, y, shift=True, gain=True, progress=False)
+    assert rel_err(res.covariance, SEED_COV) <= 1e-6
+    np.testing.assert_allclose(res.derived["mean"], [0.3, -0.2], rtol=1e-6)
+    np.testing.assert_allclose(res.derived["gain"], 0.8, rtol=1e-6)
+    assert {"mean", "gain"} <= set(res.stderr)
+
+
+def test_fit_gaussian_matches_scipy_ndimage_with_its_discretization():
+    y = ndi.gaussian_filter(X, (1.2, 0.9), truncate=8.0)
+    res = jaxconv.fit_gaussian(X, y, discretization="scipy", progress=False)
+    np.testing.assert_allclose(res.covariance, np.diag([1.44, 0.81]), rtol=1e-6, atol=1e-9)
+    assert res.discretization == "scipy"
+
+
+def test_fit_gaussian_tiles_maps_a_spatially_varying_blur():
+    x = np.asarray(jaxconv.default_image())[:128, :128]
+    cov_a, cov_b = SEED_COV, np.array([[2.0, -0.6], [-0.6, 1.2]])
+    y = np.concatenate([scipy_blur(x[:, :64], cov_a, 12), scipy_blur(x[:, 64:], cov_b, 12)], 1)
+    res = jaxconv.fit_gaussian_tiles(x, y, tile=64, progress=False)
+    assert res.covariance.shape == (2, 2, 2, 2) and res.sigmas.shape == (2, 2, 2)
+    assert res.stderr["sigmas"].shape == (2, 2, 2) and np.shape(res.loss) == (2, 2)
+    assert (res.status == "converged").all()
+    for i in range(2):
+        assert rel_err(res.covariance[i, 0], cov_a) <= 1e-6
+        assert rel_err(res.covariance[i, 1], cov_b) <= 1e-6
+    np.testing.assert_array_equal(res.centers[1, 0], [95.5, 31.5])
+
+
+# --- free-form kernels and edge filters ------------------------------------------------------------
+def test_free_3x3_recovers_sobel_and_prewitt_from_scipy_edge_maps():
+    targets = [ndi.sobel(X, 0), ndi.sobel(X, 1), ndi.prewitt(X, 0), ndi.prewitt(X, 1)]
+    deriv = np.array([1.0, 0.0, -1.0])  # ndimage correlates with [-1, 0, 1]: flipped to convolve
+    expected = [
+        np.outer(deriv, [1, 2, 1]),
+        np.outer([1, 2, 1], deriv),
+        np.outer(deriv, [1, 1, 1]),
+        np.outer([1, 1, 1], deriv),
+    ]
+    res = jaxconv.fit_batch(
+        jaxconv.FreeKernel((3, 3)), np.stack([X] * 4), np.stack(targets), optimizer="lm",
+        progress=False,
+    )  # fmt: skip
+    assert res.params.shape == (4, 3, 3) and res.status.tolist() == ["converged"] * 4
+    np.testing.assert_allclose(res.params, expected, atol=1e-8)
+    assert res.history.shape[0] == 4 and res.stderr["kernel"].shape == (4, 3, 3)
+
+
+def test_gaussian_edge_recovers_scale_and_orientation():
+    sigma, theta = 1.3, 0.6
+    y = np.cos(theta) * ndi.gaussian_filter(X, sigma, order=(0, 1)) + np.sin(
+        theta
+    ) * ndi.gaussian_filter(X, sigma, order=(1, 0))
+    model = jaxconv.GaussianEdge(sigma=1.0, radius=int(4 * sigma + 0.5))
+    res = jaxconv.fit(model, X, y, optimizer="lm", progress=False)
+    np.testing.assert_allclose(res.derived["sigma"], sigma, rtol=1e-8)
+    np.testing.assert_allclose(res.derived["theta"], theta, rtol=1e-8)
+    np.testing.assert_allclose(res.derived["gain"], 1.0, rtol=1e-8)
+
+
+def test_user_kernel_and_prediction_models():
+    r = 6
+    ii, jj = np.mgrid[-r : r + 1, -r : r + 1]
+
+    def kernel_fn(p):
+        k = jnp.exp(-(ii**2 + jj**2) / (2.0 * p["sigma"] ** 2))
+        return k / k.sum()
+
+    k_true = np.exp(-(ii**2 + jj**2) / (2.0 * 1.7**2))
+    y = scipy.signal.convolve2d(X, k_true / k_true.sum(), mode="same", boundary="symm")
+    model = jaxconv.KernelModel(kernel_fn, {"sigma": jnp.asarray(1.0)})
+    res = jaxconv.fit(model, X, y, optimizer="lm", progress=False)
+    np.testing.assert_allclose(res.params["sigma"], 1.7, rtol=1e-8)
+    assert res.border == (r, r)
+
+    pred = jaxconv.PredictionModel(lambda p, x: p[0] * x**2 + p[1], jnp.array([1.0, 0.0]))
+    res = jaxconv.fit(pred, X, 0.7 * X**2 - 0.2, optimizer="lm", progress=False)
+    np.testing.assert_allclose(res.params, [0.7, -0.2], rtol=1e-10)
+    assert res.border == (0, 0)
+
+
+def test_lbfgs_from_optax_fits_a_linear_model():
+    y = ndi.uniform_filter(X, 3)
+    res = jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, y, optimizer=optax.lbfgs(), steps=100,
+                      progress=False)  # fmt: skip
+    np.testing.assert_allclose(res.params, np.full((3, 3), 1 / 9), atol=1e-6)
+
+
+# --- the loop: caps, callbacks, progress, determinism, failures --------------------------------
+ADAM_OPTIONS = dict(optimizer=optax.adam(0.05), steps=7, chunk=2)
+
+
+def test_step_cap_history_and_callback_on_every_step():
+    calls = []
+    res = jaxconv.fit(
+        jaxconv.FreeKernel((3, 3)), X, ndi.sobel(X), progress=False,
+        callback=lambda step, params, loss: calls.append((step, params.shape, loss)),
+        **ADAM_OPTIONS,
+    )  # fmt: skip
+    assert res.status == "max_steps" and res.steps == 7 and "steps=7" in res.message
+    assert [c[0] for c in calls] == list(range(7)) and calls[0][1] == (3, 3)
+    np.testing.assert_allclose([c[2] for c in calls], res.history[:7])
+    assert res.history.shape == (8,) and res.params_history.shape == (8, 3, 3)
+    np.testing.assert_array_equal(res.params_history[0], np.zeros((3, 3)))
+    np.testing.assert_array_equal(res.params_history[-1], res.params)
+    assert res.history[-1] < res.history[0]
+
+
+def test_callback_can_stop_the_fit_at_the_end_of_its_chunk():
+    res = jaxconv.fit(
+        jaxconv.FreeKernel((3, 3)), X, ndi.sobel(X), progress=False,
+        callback=lambda step, params, loss: step == 2, **ADAM_OPTIONS,
+    )  # fmt: skip
+    assert res.status == "callback" and res.steps == 4 and res.message == "stopped by the callback."
+
+
+def test_progress_bar_shows_loss_on_fits_longer_than_a_second(capsys):
+    def slow(step, params, loss):
+        time.sleep(0.6)
+
+    jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, ndi.sobel(X), callback=slow, **ADAM_OPTIONS)
+    err = capsys.readouterr().err
+    assert "fit" in err and "loss=" in err and "step" in err
+
+
+def test_deterministic_given_the_key():
+    model = jaxconv.FreeKernel((3, 3), init_kernel="random")
+
+    def run(seed):
+        key = jax.random.PRNGKey(seed)
+        return jaxconv.fit(model, X, ndi.sobel(X), key=key, progress=False, **ADAM_OPTIONS)
+
+    a, b, c = run(1), run(1), run(2)
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.history, b.history)
+    assert not np.allclose(a.params_history[0], c.params_history[0])
+
+
+def test_early_stopping_on_tol():
+    # With noise the loss levels off at the noise floor, so its relative change falls below tol.
+    y = ndi.uniform_filter(X, 3) + 0.01 * np.random.default_rng(0).standard_normal(X.shape)
+    res = jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, y, optimizer=optax.adam(0.01), steps=2000,
+                      tol=1e-3, progress=False)  # fmt: skip
+    assert res.status == "converged" and res.steps < 2000 and res.success
+
+
+def test_non_finite_loss_stops_and_returns_the_best_params():
+    # sqrt(p - 0.5) is NaN below 0.5; plain gradient descent on a zero target walks into it.
+    model = jaxconv.KernelModel(lambda p: jnp.sqrt(p - 0.5).reshape(1, 1), jnp.asarray(1.0))
+    lr = 0.15 / np.mean(X**2)  # steps of 0.15 in p: 1, 0.85, 0.7, 0.55, then NaN at 0.4
+    res = jaxconv.fit(model, X, np.zeros_like(X), optimizer=optax.sgd(lr), steps=50,
+                      progress=False)  # fmt: skip
+    assert res.status == "non-finite" and "best params" in res.message
+    np.testing.assert_allclose(res.params, 0.55, rtol=1e-9)
+    assert res.steps == 4 and np.isfinite(res.loss)  # four updates, NaN at the fifth point
+    assert res.loss == pytest.approx(res.best_loss)
+
+
+# --- errors ----------------------------------------------------------------------------------------
+FK = jaxconv.FreeKernel((3, 3))
+S = np.ones((16, 16))
+
+
+def _bad_prediction():
+    return jaxconv.PredictionModel(lambda p, x: p * x[1:], jnp.asarray(1.0))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: jaxconv.fit(FK, S, S[1:]), ValueError,
+         r"fit: `image` and `target` must have the same shape; got \(16, 16\) and \(15, 16\)"),
+        (lambda: jaxconv.fit(FK, S, np.where(S > 0, np.nan, 0)), ValueError,
+         r"fit: `target` must be finite; got 256 non-finite values"),
+        (lambda: jaxconv.fit(FK, np.inf * S, S), ValueError, r"fit: `image` must be finite"),
+        (lambda: jaxconv.fit(FK, 1.0, 1.0), ValueError,
+         r"fit: `image` must be a non-empty array; got shape \(\)"),
+        (lambda: jaxconv.fit(FK, S.astype(str), S), TypeError,
+         r"fit: `image` must have a numeric dtype"),
+        (lambda: jaxconv.fit(FK, S + 1j, S), TypeError, r"fit: `image` must be real"),
+        (lambda: jaxconv.fit(jaxconv.FreeKernel((9, 9)), S[:5, :5], S[:5, :5]), ValueError,
+         r"fit: the kernel of `model` \(shape \(9, 9\)\) must not be larger than `image` "
+         r"\(shape \(5, 5\)\)"),
+        (lambda: jaxconv.fit(jaxconv.KernelModel(lambda p: p * jnp.ones(3), 1.0), S, S),
+         ValueError, r"fit: `model` must return a kernel with 2 axes like `image`; got shape"),
+        (lambda: jaxconv.fit(_bad_prediction(), S, S), ValueError,
+         r"fit: `model` must return a prediction of shape \(16, 16\) like `image`; "
+         r"got \(15, 16\)"),
+        (lambda: jaxconv.fit("gaussian", S, S), TypeError, r"fit: `model` must be a jaxconv"),
+        (lambda: jaxconv.fit(FK, S, S, optimizer="sgd"), ValueError,
+         r"fit: `optimizer` must be an optax GradientTransformation, 'adam', 'lbfgs' or 'lm'; "
+         r"got 'sgd'"),
+        (lambda: jaxconv.fit(FK, S, S, optimizer=3), TypeError, r"fit: `optimizer` must be"),
+        (lambda: jaxconv.fit(FK, S, S, loss="huber"), ValueError,
+         r"fit: `loss` must be one of \('mse', 'mae'\) or a callable; got 'huber'"),
+        (lambda: jaxconv.fit(FK, S, S, optimizer="lm", loss="mae"), NotImplementedError,
+         r"fit: optimizer='lm' minimises a sum of squares, so it needs loss='mse'"),
+        (lambda: jaxconv.fit(FK, S, S, steps=0), ValueError,
+         r"fit: `steps` must be a positive int; got 0"),
+        (lambda: jaxconv.fit(FK, S, S, chunk=1.5), ValueError, r"fit: `chunk` must be"),
+        (lambda: jaxconv.fit(FK, S, S, checkpoint_every=0), ValueError,
+         r"fit: `checkpoint_every` must be a positive int"),
+        (lambda: jaxconv.fit(FK, S, S, tol=-1.0), ValueError,
+         r"fit: `tol` must be a number >= 0; got -1.0"),
+        (lambda: jaxconv.fit(FK, S, S, learning_rate=0), ValueError,
+         r"fit: `learning_rate` must be a number > 0; got 0"),
+        (lambda: jaxconv.fit(FK, S, S, callback=3), TypeError,
+         r"fit: `callback` must be callable or None"),
+        (lambda: jaxconv.fit(FK, S, S, border=8), ValueError,
+         r"fit: `border` \(8, 8\) leaves no pixels of `image` \(shape \(16, 16\)\)"),
+        (lambda: jaxconv.fit(FK, S, S, border=(1, -1)), ValueError,
+         r"fit: `border` must be a non-negative int or one per axis \(2\); got \(1, -1\)"),
+        (lambda: jaxconv.fit(FK, S, S, params=jnp.zeros((3, 3), int)), TypeError,
+         r"fit: `params` must be a non-empty pytree of float arrays"),
+        (lambda: jaxconv.fit_batch(FK, S[None], S[None], params=jnp.zeros((3, 3, 3))),
+         ValueError, r"fit_batch: every leaf of `params` must have the batch size 1"),
+        (lambda: jaxconv.fit_batch(FK, S[None], S[None, 1:]), ValueError,
+         r"fit_batch: `image` and `target` must have the same shape"),
+        (lambda: jaxconv.fit_batch(FK, S[0], S[0]), ValueError,
+         r"fit_batch: `image` must be a non-empty batch \(B, ...\); got shape \(16,\)"),
+        (lambda: jaxconv.fit_gaussian(S, S, init=100 * np.eye(2)), ValueError,
+         r"fit_gaussian: the blur needs a kernel of radius \(\d+, \d+\) .* does not fit in "
+         r"`image` of shape \(16, 16\)"),
+        (lambda: jaxconv.fit_gaussian_tiles(S, S, tile=32), ValueError,
+         r"fit_gaussian_tiles: `tile` \(32, 32\) must fit in `image` of shape \(16, 16\)"),
+        (lambda: jaxconv.fit_gaussian_tiles(S, S, tile=0), ValueError,
+         r"fit_gaussian_tiles: `tile` must be a positive int or one per axis; got 0"),
+        (lambda: jaxconv.GaussianBlur(discretization="box"), ValueError,
+         r"GaussianBlur: `discretization` must be one of \('sample', 'integrate', 'discrete', "
+         r"'scipy'\); got 'box'"),
+        (lambda: jaxconv.GaussianBlur(shift=True, discretization="scipy"), NotImplementedError,
+         r"GaussianBlur: discretization='scipy' has no shift"),
+        (lambda: jaxconv.GaussianBlur(radius=(1, 2, 3)), ValueError,
+         r"GaussianBlur: `radius` must be a non-negative int or one per axis; got \(1, 2, 3\)"),
+        (lambda: jaxconv.GaussianBlur([[1.0, 2.0], [2.0, 1.0]]), ValueError,
+         r"Gaussian.from_covariance: `cov` must be positive definite"),
+        (lambda: jaxconv.FreeKernel((3, 0)), ValueError,
+         r"FreeKernel: `shape` must hold positive ints; got \(3, 0\)"),
+        (lambda: jaxconv.FreeKernel((3, 3), init_kernel=np.ones(3)), ValueError,
+         r"FreeKernel: `init_kernel` must have shape \(3, 3\); got \(3,\)"),
+        (lambda: jaxconv.FreeKernel((3, 3), init_kernel="ones"), ValueError,
+         r"FreeKernel: `init_kernel` must be an array, 'random' or None; got 'ones'"),
+        (lambda: jaxconv.GaussianEdge(sigma=0.0), ValueError,
+         r"GaussianEdge: `sigma` must be > 0; got 0.0"),
+        (lambda: jaxconv.GaussianEdge(discretization="x"), ValueError,
+         r"GaussianEdge: `discretization` must be one of"),
+        (lambda: jaxconv.spectral_covariance(S, S[1:]), ValueError,
+         r"spectral_covariance: `image` and `target` must have the same shape"),
+    ],
+)  # fmt: skip
+def test_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# --- the spectral start ----------------------------------------------------------------------------
+def test_spectral_covariance_is_close_on_periodic_data():
+    x = np.random.default_rng(0).random((64, 64))
+    cov = np.array([[2.0, 0.5], [0.5, 1.0]])
+    r = 10
+    grid = np.stack(np.mgrid[-r : r + 1, -r : r + 1], -1)
+    k = scipy.stats.multivariate_normal([0, 0], cov).pdf(grid)
+    y = ndi.convolve(x, k / k.sum(), mode="wrap")
+    np.testing.assert_allclose(jaxconv.spectral_covariance(x, y), cov, atol=0.1)
+    est, gain = jaxconv.spectral_covariance(x, 0.5 * y, gain=True)
+    np.testing.assert_allclose(est, cov, atol=0.1)
+    assert abs(float(gain) - 0.5) < 0.05
