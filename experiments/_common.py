@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -117,7 +118,7 @@ class Run:
         self.files.append(os.path.relpath(path, self.out))
 
     def finish(self) -> dict[str, Any]:
-        """Writes ``results.json`` and prints a summary; returns the results."""
+        """Writes ``results.json`` and prints a summary; returns the results as written."""
         self.timings["total"] = time.perf_counter() - self._start
         results = {
             "experiment": self.name,
@@ -134,7 +135,7 @@ class Run:
         for key, value in self.metrics.items():
             if np.isscalar(value):
                 print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
-        return results
+        return json.loads(path.read_text())
 
 
 def enable_x64() -> None:

@@ -12,7 +12,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,6 +330,7 @@ def run_demo(
     seed: int = 0,
     dtype: str = "float64",
     progress: bool = True,
+    stages: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Runs every stage, writes figures, animations and ``results.json`` into `out`.
 
@@ -339,6 +340,7 @@ def run_demo(
         seed: seed of the random initialisations and noise.
         dtype: ``"float64"`` (needs ``jax_enable_x64``) or ``"float32"``.
         progress: show progress bars.
+        stages: run only these stages (names as in ``results.json``); default all.
 
     Returns:
         The content of ``results.json``.
@@ -356,7 +358,11 @@ def run_demo(
         "stages": {},
     }
     start = time.perf_counter()
-    bar = tqdm(_STAGES, desc="jaxconv demo", unit="stage", disable=not progress, leave=False)
+    known = [key for key, _, _ in _STAGES]
+    if stages is not None and not set(stages) <= set(known):
+        raise ValueError(f"run_demo: `stages` must be among {known}; got {list(stages)}.")
+    todo = [st for st in _STAGES if stages is None or st[0] in stages]
+    bar = tqdm(todo, desc="jaxconv demo", unit="stage", disable=not progress, leave=False)
     for key, label, stage in bar:
         bar.set_postfix_str(label)
         before = set(ctx.files)

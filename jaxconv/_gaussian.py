@@ -14,8 +14,8 @@ name           kernel and when to use it                                        
                it collapses (effective std 0.46 at σ = 0.5, 0.09 at σ = 0.3).
 ``integrate``  the density integrated over each pixel (differences of the normal CDF).    diagonal
                Models sensors that average over a pixel; it *adds 1/12 px² of variance*
-               per axis (effective std 1.041 at σ = 1), so σ fitted with it is the
-               pre-pixel blur.
+               per axis (effective std 1.041 at σ = 1; a little less below σ ≈ 0.8), so
+               σ fitted with it is the blur before pixel integration.
 ``discrete``   Lindeberg's discrete analogue ``T(n; t) = e^{-t} I_n(t)`` (t = σ² in px²),   diagonal
                computed as the inverse FFT of ``exp(-t (1 - cos ω))``: variance exactly t
                at every scale and an exact semigroup (two blurs = one). The choice for

@@ -232,7 +232,9 @@ def _axis_kernel(sd, mu, *, offsets, h, order, discretization, normalize, size):
     # "integrate": cell [x - h/2, x + h/2]; the order-k kernel integrates the k-th derivative.
     a = (x - 0.5 * h - mu) / sd
     b = (x + 0.5 * h - mu) / sd
-    mass = jnp.where(a > 0, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
+    # Φ(b) - Φ(a), taken in the lower tail on either side of the mean to keep its precision.
+    right = a > 0
+    mass = ndtr(jnp.where(right, -a, b)) - ndtr(jnp.where(right, -b, a))
     if order == 0:
         k = mass
     else:

@@ -55,12 +55,6 @@ def _cholesky(log_diag: jax.Array, offdiag: jax.Array) -> jax.Array:
     return flat.reshape(n, n)
 
 
-@jax.jit
-def _covariance(log_diag: jax.Array, offdiag: jax.Array) -> jax.Array:
-    chol = _cholesky(log_diag, offdiag)
-    return chol @ chol.T
-
-
 class Gaussian(NamedTuple):
     r"""A Gaussian with log-Cholesky parameters: a pytree for ``jax.grad`` and optax.
 
@@ -188,12 +182,19 @@ class Gaussian(NamedTuple):
     @property
     def cholesky(self) -> jax.Array:
         """The lower-triangular factor L, ``(N, N)``."""
+        n, m = jnp.shape(self.log_diag), jnp.shape(self.offdiag)
+        if len(n) != 1 or m != (n[0] * (n[0] - 1) // 2,):
+            raise ValueError(
+                f"Gaussian: `log_diag` must have shape (N,) and `offdiag` (N (N - 1) / 2,); got "
+                f"{n} and {m}. Use jax.vmap for a batch of Gaussians."
+            )
         return _cholesky(self.log_diag, self.offdiag)
 
     @property
     def covariance(self) -> jax.Array:
         """Σ = L Lᵀ, ``(N, N)``, symmetric positive definite."""
-        return _covariance(self.log_diag, self.offdiag)
+        chol = self.cholesky
+        return chol @ chol.T
 
     @property
     def precision_matrix(self) -> jax.Array:

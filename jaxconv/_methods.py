@@ -42,7 +42,21 @@ METHODS = ("auto", "direct", "shift", "separable", "fft", "oa")
 _UNROLL_TAPS = 256  # shift unrolls kernels up to this many taps into one fused loop
 
 
-# --- the methods (x and w share a dtype; spatial axes are the last d) ----------------------------
+# --- the methods (x and w share a dtype and a rank; `axes` are the correlated axes) ------------
+def _last(fn):
+    """Runs a method written for trailing spatial axes on operands with spatial `axes` anywhere."""
+
+    def wrapped(x, w, axes, *args):
+        d = len(axes)
+        last = tuple(range(x.ndim - d, x.ndim))
+        if axes == last:
+            return fn(x, w, d, *args)
+        x, w = jnp.moveaxis(x, axes, last), jnp.moveaxis(w, axes, last)
+        return jnp.moveaxis(fn(x, w, d, *args), last, axes)
+
+    return wrapped
+
+
 def _split_complex(fn, x: jax.Array, w: jax.Array) -> jax.Array:
     """Applies a real bilinear `fn(x, w)` to complex operands with real arithmetic."""
     if not jnp.iscomplexobj(x):
@@ -57,8 +71,8 @@ def _direct_real(x: jax.Array, w: jax.Array, d: int, precision) -> jax.Array:
     batch = jnp.broadcast_shapes(x.shape[: x.ndim - d], w.shape[: w.ndim - d])
     spatial = tuple(range(1, d + 1))
     if all(s == 1 for s in w.shape[: w.ndim - d]):
-        # One kernel for the whole stack: the stack is XLA's batch dimension, in channels-last
-        # layout (measured 1.5-4x faster than channels-first on XLA:CPU for every shape here).
+        # One kernel for the whole stack: the stack is XLA's batch dimension, channels-last
+        # (on XLA:CPU 1.5-4x faster than channels-first for the kernel-gradient shapes).
         lhs = x.reshape((-1, *spatial_x, 1))
         rhs = w.reshape((*spatial_w, 1, 1))
         dims = lax.ConvDimensionNumbers(
@@ -78,6 +92,7 @@ def _direct_real(x: jax.Array, w: jax.Array, d: int, precision) -> jax.Array:
     return out.reshape((*batch, *out.shape[2:]))
 
 
+@_last
 def direct(x: jax.Array, w: jax.Array, d: int, precision=lax.Precision.HIGHEST) -> jax.Array:
     """XLA's convolution (cuDNN on GPU, the MXU on TPU, Eigen/oneDNN on CPU)."""
     return _split_complex(functools.partial(_direct_real, d=d, precision=precision), x, w)
@@ -87,38 +102,43 @@ def _tree_sum(terms: list[jax.Array]) -> jax.Array:
     # A balanced tree keeps the dependency chain log2(taps) long; a running sum made XLA:CPU's
     # fused loop latency-bound (2.5x slower for 7x7 on 512²).
     while len(terms) > 1:
-        terms = [sum(terms[i : i + 2][1:], terms[i]) for i in range(0, len(terms), 2)]
+        terms = [sum(terms[i + 1 : i + 2], terms[i]) for i in range(0, len(terms), 2)]
     return terms[0]
 
 
-def shift(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
-    """Fused shift-multiply-add: one term per kernel tap, summed in one loop over the output."""
+def shift(x: jax.Array, w: jax.Array, axes: Sequence[int]) -> jax.Array:
+    """Fused shift-multiply-add: one term per kernel tap, summed in one loop over the output.
+
+    Works in place on any `axes` (no transposes): shifting along a leading axis moves whole
+    contiguous rows, the fastest case.
+    """
     # The barrier materialises the (boundary-extended) input first: fused into the loop, XLA:CPU
     # evaluated the padding per tap and element and ran up to 10x slower at 2048².
     x = lax.optimization_barrier(x)
-    m = w.shape[w.ndim - d :]
-    out_shape = tuple(n - k + 1 for n, k in zip(x.shape[x.ndim - d :], m, strict=True))
-    if d > 1 and math.prod(m) > _UNROLL_TAPS:
+    out = [x.shape[a] - w.shape[a] + 1 for a in axes]
+    taps = math.prod(w.shape[a] for a in axes)
+    if len(axes) > 1 and taps > _UNROLL_TAPS:
         # Unrolling every tap makes compile time grow with the kernel (minutes for 31x31): loop
         # over the first kernel axis and unroll the others.
-        axis = x.ndim - d
+        first = axes[0]
 
         def row(a, acc):
-            xa = lax.dynamic_slice_in_dim(x, a, out_shape[0], axis=axis)
-            wa = lax.dynamic_index_in_dim(w, a, axis=w.ndim - d, keepdims=True)
-            return acc + _shift_terms(xa, wa, d - 1, out_shape[1:])
+            xa = lax.dynamic_slice_in_dim(x, a, out[0], axis=first)
+            wa = lax.dynamic_slice_in_dim(w, a, 1, axis=first)
+            return acc + _shift_terms(xa, wa, axes[1:], out[1:])
 
-        batch = jnp.broadcast_shapes(x.shape[:axis], w.shape[: w.ndim - d])
-        acc = jnp.zeros((*batch, *out_shape), jnp.result_type(x, w))
-        return lax.fori_loop(0, m[0], row, acc)
-    return _shift_terms(x, w, d, out_shape)
+        acc = jnp.zeros(_out_shape(x.shape, w.shape, axes), x.dtype)
+        return lax.fori_loop(0, w.shape[first], row, acc)
+    return _shift_terms(x, w, axes, out)
 
 
-def _shift_terms(x: jax.Array, w: jax.Array, d: int, out_shape: Sequence[int]) -> jax.Array:
+def _shift_terms(x: jax.Array, w: jax.Array, axes: Sequence[int], out: Sequence[int]):
     terms = []
-    for tap in np.ndindex(*w.shape[w.ndim - d :]):
-        window = x[(..., *(slice(t, t + o) for t, o in zip(tap, out_shape, strict=True)))]
-        terms.append(window * w[(..., *tap)][(..., *(None,) * d)])
+    for tap in np.ndindex(*(w.shape[a] for a in axes)):
+        xi, wi = [slice(None)] * x.ndim, [slice(None)] * w.ndim
+        for a, t, o in zip(axes, tap, out, strict=True):
+            xi[a], wi[a] = slice(t, t + o), slice(t, t + 1)
+        terms.append(x[tuple(xi)] * w[tuple(wi)])
     return _tree_sum(terms)
 
 
@@ -145,9 +165,8 @@ def _fft_valid(x: jax.Array, w: jax.Array, d: int, lengths: Sequence[int]) -> ja
     n = x.shape[x.ndim - d :]
     real = not jnp.iscomplexobj(x)
     w = jnp.flip(w, tuple(range(-d, 0)))
-    spec = _spectrum(x, lengths, real) * _spectrum(w, lengths, real)
+    out = _spectrum(x, lengths, real) * _spectrum(w, lengths, real)
     # Inverse over the leading axes, keep only the valid rows, then the last axis.
-    out = spec
     for i in range(d - 1):
         ax = out.ndim - d + i
         out = jnp.fft.ifft(out, lengths[i], axis=ax)
@@ -159,78 +178,76 @@ def _fft_valid(x: jax.Array, w: jax.Array, d: int, lengths: Sequence[int]) -> ja
     return out[..., m[-1] - 1 : n[-1]]
 
 
+@_last
 def fft(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
     """One FFT of each operand, padded to a fast length (no wrap-around reaches the valid part)."""
     lengths = [next_fast_len(n) for n in x.shape[x.ndim - d :]]
     return _fft_valid(x, w, d, lengths)
 
 
+@_last
 def oa(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
     """Overlap-save: independent FFTs over blocks, so memory and FFT size stay bounded."""
     m = w.shape[w.ndim - d :]
     n = x.shape[x.ndim - d :]
     blocks = [_cost.oa_block(nn, k) for nn, k in zip(n, m, strict=True)]
     counts = [-(-(nn - k + 1) // b) for nn, k, b in zip(n, m, blocks, strict=True)]
-    lead = x.shape[: x.ndim - d]
+    lead = x.ndim - d
     # Cut every convolved axis into overlapping windows of `block + m - 1` samples; the block
     # indices go in front of all window axes, so that the FFTs run over the last d axes.
     for i, (nn, k, b, nb) in enumerate(zip(n, m, blocks, counts, strict=True)):
-        axis = len(lead) + i + i  # earlier axes are already (block, window) pairs
+        axis = lead + 2 * i  # earlier axes are already (block, window) pairs
         if nb == 1:
-            x = lax.slice_in_dim(x, 0, b + k - 1, axis=axis)
-            x = jnp.expand_dims(x, axis)
+            x = jnp.expand_dims(lax.slice_in_dim(x, 0, b + k - 1, axis=axis), axis)
             continue
         pad = [(0, 0)] * x.ndim
         pad[axis] = (0, (nb + 1) * b - nn)
         x = jnp.pad(x, pad)
-        shape = x.shape
-        head = lax.slice_in_dim(x, 0, nb * b, axis=axis)
-        head = head.reshape((*shape[:axis], nb, b, *shape[axis + 1 :]))
-        tail = lax.slice_in_dim(x, b, (nb + 1) * b, axis=axis)
-        tail = tail.reshape((*shape[:axis], nb, b, *shape[axis + 1 :]))
+        split = (*x.shape[:axis], nb, b, *x.shape[axis + 1 :])
+        head = lax.slice_in_dim(x, 0, nb * b, axis=axis).reshape(split)
+        tail = lax.slice_in_dim(x, b, (nb + 1) * b, axis=axis).reshape(split)
         tail = lax.slice_in_dim(tail, 0, k - 1, axis=axis + 1)
         x = jnp.concatenate([head, tail], axis=axis + 1)
-    block_axes = [len(lead) + 2 * i for i in range(d)]
-    x = jnp.moveaxis(x, block_axes, range(len(lead), len(lead) + d))
+    x = jnp.moveaxis(x, [lead + 2 * i for i in range(d)], range(lead, lead + d))
     w = w.reshape((*w.shape[: w.ndim - d], *(1,) * d, *m))
     lengths = [next_fast_len(b + k - 1) for b, k in zip(blocks, m, strict=True)]
-    out = _fft_valid(x, w, d, lengths)  # (*lead, *counts, *blocks) after the valid slice
+    out = _fft_valid(x, w, d, lengths)  # (..., *counts, *blocks)
     # Stitch the blocks back together and trim the padding of the last block.
-    perm = [*range(len(lead))]
-    for i in range(d):
-        perm += [len(lead) + i, len(lead) + d + i]
+    lead = out.ndim - 2 * d
+    perm = [*range(lead)] + [lead + j for i in range(d) for j in (i, d + i)]
     out = out.transpose(perm)
-    out = out.reshape(
-        (*out.shape[: len(lead)], *(c * b for c, b in zip(counts, blocks, strict=True)))
-    )
+    out = out.reshape((*out.shape[:lead], *(c * b for c, b in zip(counts, blocks, strict=True))))
     return out[(..., *(slice(0, nn - k + 1) for nn, k in zip(n, m, strict=True)))]
 
 
-def _implementation(x, w, *, d, method, precision):
+def _implementation(x, w, *, axes, method, precision):
     if method == "direct":
-        return direct(x, w, d, precision)
+        return direct(x, w, axes, precision)
     if method == "shift":
-        return shift(x, w, d)
+        return shift(x, w, axes)
     if method == "fft":
-        return fft(x, w, d)
+        return fft(x, w, axes)
     if method == "oa":
-        return oa(x, w, d)
+        return oa(x, w, axes)
     raise AssertionError(method)
 
 
 # --- the primitive and its differentiation rules ------------------------------------------------
 _valid_p = Primitive("jaxconv_valid_correlate")
-_valid_p.def_impl(jax.jit(_implementation, static_argnames=("d", "method", "precision")))
+_valid_p.def_impl(jax.jit(_implementation, static_argnames=("axes", "method", "precision")))
 mlir.register_lowering(_valid_p, mlir.lower_fun(_implementation, multiple_results=False))
 
 
-@_valid_p.def_abstract_eval
-def _abstract_eval(x, w, *, d, method, precision):
-    batch = jnp.broadcast_shapes(x.shape[: x.ndim - d], w.shape[: w.ndim - d])
-    out = tuple(
-        n - k + 1 for n, k in zip(x.shape[x.ndim - d :], w.shape[w.ndim - d :], strict=True)
+def _out_shape(xs: Sequence[int], ws: Sequence[int], axes: Sequence[int]) -> tuple[int, ...]:
+    return tuple(
+        a - b + 1 if i in axes else max(a, b) if 1 in (a, b) else a
+        for i, (a, b) in enumerate(zip(xs, ws, strict=True))
     )
-    return jax.core.ShapedArray((*batch, *out), x.dtype)
+
+
+@_valid_p.def_abstract_eval
+def _abstract_eval(x, w, *, axes, method, precision):
+    return jax.core.ShapedArray(_out_shape(x.shape, w.shape, axes), x.dtype)
 
 
 def _sum_to(a: jax.Array, shape: Sequence[int]) -> jax.Array:
@@ -239,49 +256,51 @@ def _sum_to(a: jax.Array, shape: Sequence[int]) -> jax.Array:
     return jnp.sum(a, axis=axes, keepdims=True) if axes else a
 
 
-def _transpose_input(ct, x, w, *, d, method, precision):
+def _transpose_input(ct, x, w, *, axes, method, precision):
     # dx[i] = sum_j ct[i - j] w[j]: a valid correlation of ct, padded by m - 1, with flip(w).
-    m = w.shape[w.ndim - d :]
-    ct = jnp.pad(ct, [(0, 0)] * (ct.ndim - d) + [(k - 1, k - 1) for k in m])
-    w = jnp.flip(w, tuple(range(-d, 0)))
-    out = _valid_p.bind(ct, w, d=d, method=method, precision=precision)
+    pads = [(w.shape[a] - 1,) * 2 if a in axes else (0, 0) for a in range(ct.ndim)]
+    out = _valid_p.bind(
+        jnp.pad(ct, pads), jnp.flip(w, axes), axes=axes, method=method, precision=precision
+    )
     return _sum_to(out, x.aval.shape)
 
 
-def _transpose_kernel(ct, x, w, *, d, method, precision):
+def _transpose_kernel(ct, x, w, *, axes, method, precision):
     # dw[j] = sum_i x[i + j] ct[i]: the cotangent plays the kernel.
-    n = x.shape[x.ndim - d :]
-    m = w.aval.shape[w.aval.ndim - d :]
-    batch = math.prod(ct.shape[: ct.ndim - d])
+    n = [x.shape[a] for a in axes]
+    m = [w.aval.shape[a] for a in axes]
+    batch = math.prod(s for i, s in enumerate(ct.shape) if i not in axes)
     grad_method = kernel_grad_method(method, n, m, batch, jax.default_backend())
-    out = _valid_p.bind(x, ct, d=d, method=grad_method, precision=precision)
+    out = _valid_p.bind(x, ct, axes=axes, method=grad_method, precision=precision)
     return _sum_to(out, w.aval.shape)
 
 
 ad.defbilinear(_valid_p, _transpose_input, _transpose_kernel)
 
 
-def _batch_rule(args, dims, *, d, method, precision):
+def _batch_rule(args, dims, *, axes, method, precision):
     x, w = (
         jnp.expand_dims(a, 0) if b is None else jnp.moveaxis(a, b, 0)
         for a, b in zip(args, dims, strict=True)
     )
-    return _valid_p.bind(x, w, d=d, method=method, precision=precision), 0
+    axes = tuple(a + 1 for a in axes)
+    return _valid_p.bind(x, w, axes=axes, method=method, precision=precision), 0
 
 
 batching.primitive_batchers[_valid_p] = _batch_rule
 
 
 # --- separable kernels ---------------------------------------------------------------------------
-def separable(x: jax.Array, terms: Sequence[Sequence[jax.Array]], d: int, precision) -> jax.Array:
+def separable(x: jax.Array, terms, axes: Sequence[int], precision) -> jax.Array:
     """Sum over rank-1 terms of successive 1-D valid correlations, one per axis."""
     out = None
     for factors in terms:
         y = x
-        for i, f in enumerate(factors):
-            y = jnp.moveaxis(y, y.ndim - d + i, -1)
-            y = valid_correlate(y, f, 1, choose_1d(y.shape[-1], f.shape[-1]), precision)
-            y = jnp.moveaxis(y, -1, y.ndim - d + i)
+        for a, f in zip(axes, factors, strict=True):
+            f = f.reshape([-1 if i == a else 1 for i in range(y.ndim)])
+            batch = math.prod(y.shape) // y.shape[a]
+            method = auto_method([y.shape[a]], [f.shape[a]], batch, jax.default_backend())
+            y = valid_correlate(y, f, 1, method, precision, axes=(a,))
         out = y if out is None else out + y
     return out
 
@@ -317,15 +336,28 @@ def separable_terms(w: np.ndarray, rtol: float) -> list[list[np.ndarray]] | None
 
 
 def valid_correlate(
-    x: jax.Array, w: jax.Array, d: int, method: str, precision, terms=None
+    x: jax.Array,
+    w: jax.Array,
+    d: int,
+    method: str,
+    precision,
+    terms=None,
+    *,
+    axes: Sequence[int] | None = None,
 ) -> jax.Array:
-    """Valid cross-correlation of `x` with `w` over the last `d` axes by `method`."""
+    """Valid cross-correlation of `x` with `w` over `axes` (default: the last `d`) by `method`.
+
+    Axes of `x` and `w` not in `axes` broadcast against each other (`w` is left-padded with size-1
+    axes to the rank of `x`). Passing the convolved axes in place, rather than moving them last,
+    lets ``shift`` run without transposes.
+    """
+    ndim = max(x.ndim, w.ndim)
+    axes = tuple(range(ndim - d, ndim)) if axes is None else tuple(sorted(a % ndim for a in axes))
     if method == "separable":
-        return separable(x, terms, d, precision)
+        return separable(x, terms, axes, precision)
     if method not in ("direct", "shift", "fft", "oa"):
         raise AssertionError(method)  # options are validated by the public functions
     dtype = jnp.result_type(x, w)
-    ndim = max(x.ndim, w.ndim)
     x = x.astype(dtype).reshape((1,) * (ndim - x.ndim) + x.shape)
     w = w.astype(dtype).reshape((1,) * (ndim - w.ndim) + w.shape)
-    return _valid_p.bind(x, w, d=d, method=method, precision=precision)
+    return _valid_p.bind(x, w, axes=axes, method=method, precision=precision)

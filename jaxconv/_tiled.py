@@ -44,9 +44,9 @@ from jaxconv import _plan
 def workset(terms: int) -> int:
     """Window-sized buffers a tile may hold at once, for a plan of `terms` terms.
 
-    Measured (``benchmarks``-style, glibc with a fixed mmap threshold so that freed buffers leave
-    the resident set): 9-11 windows for one-term filters and convolutions (direct, shift and FFT
-    methods), 16 for the two-term gradient magnitude; this allows ~40% more.
+    Measured as ``tests/test_tiled.py`` does (peak resident set, with glibc's mmap threshold fixed
+    so that freed buffers leave it): 9-11 windows for one-term filters and convolutions (direct,
+    shift and FFT methods), 16 for the two-term gradient magnitude; this allows ~40% more.
     """
     return 10 + 6 * terms
 
@@ -140,8 +140,7 @@ def tile_shape(
 def _windows(shape, tiles, reach, wrap):
     """For every tile: (output slices, per-axis window reader, crop starts)."""
     starts = [
-        sorted({min(i * t, n - t) for i in range(-(-n // t))})
-        for n, t in zip(shape, tiles, strict=True)
+        [min(i * t, n - t) for i in range(-(-n // t))] for n, t in zip(shape, tiles, strict=True)
     ]
     for corner in itertools.product(*starts):
         out_slices, read, crop = [], [], []
@@ -279,7 +278,7 @@ def apply_tiled(
     buffers = workset(1 if plan is None else len(plan.terms))
     itemsize = max(np.dtype(dtype).itemsize, np.dtype(out_aval.dtype).itemsize)
     tiles = tile_shape(shape, reach, wrap, itemsize, memory_limit, buffers)
-    windows = list(_windows(shape, tiles, reach, wrap))
+    count = math.prod(-(-n // t) for n, t in zip(shape, tiles, strict=True))
 
     @jax.jit
     def tile(window: jax.Array, crop: jax.Array) -> jax.Array:
@@ -293,9 +292,9 @@ def apply_tiled(
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=out_aval.dtype, shape=shape)
         out_offset = out.offset
         del out
-        bar = tqdm.tqdm(total=len(windows), desc=name, unit="tile", disable=not progress)
+        bar = tqdm.tqdm(total=count, desc=name, unit="tile", disable=not progress)
         with contextlib.closing(bar):
-            for out_slices, read, crop in windows:
+            for out_slices, read, crop in _windows(shape, tiles, reach, wrap):
                 block = _read(src, meta, read)
                 result = np.asarray(tile(jnp.asarray(block), np.asarray(crop)))
                 del block

@@ -10,6 +10,7 @@ the parameters you give (the truth, in a simulation). Errors of derived quantiti
 the covariance entries) follow by the delta method, ``J_g Cov J_gᵀ``.
 """
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxconv._forward import check_data, check_model, forward, resolve_border
-from jaxconv._lstsq import spd_inverse, value_and_jacobian
+from jaxconv._lstsq import gram, spd_inverse, value_and_jacobian
 from jaxconv._models import Model
 
 
@@ -43,7 +44,7 @@ class Uncertainty(NamedTuple):
 
 def _inverse_information(jacobian: jax.Array) -> jax.Array:
     """``(JᵀJ)⁻¹``, equilibrated by its diagonal first (parameters of very different scales)."""
-    return spd_inverse(jacobian.T @ jacobian)
+    return spd_inverse(gram(jacobian))
 
 
 def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: int) -> Uncertainty:
@@ -56,7 +57,8 @@ def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: in
         return ravel_pytree(model.derived(unravel(x)))[0]
 
     jd = jax.jacfwd(quantities)(x).reshape(values.shape[0], x.shape[0])
-    derived = unravel_d(jnp.sqrt(jnp.abs(jnp.einsum("ij,jk,ik->i", jd, cov, jd))))
+    var = jnp.sum(jd[:, :, None] * cov[None] * jd[:, None, :], axis=(1, 2))  # diag(J C Jᵀ)
+    derived = unravel_d(jnp.sqrt(jnp.abs(var)))
     return Uncertainty(unravel(std), cov, derived, jnp.asarray(noise_std), dof)
 
 
@@ -77,7 +79,7 @@ def uncertainty_from(model, params, image, target, border, boundary, method, noi
     dof = max(m - n, 1)
     if noise_std is None:
         resid = pred - jnp.ravel(forward_target(target, border))
-        noise_std = jnp.sqrt(jnp.vdot(resid, resid) / dof)
+        noise_std = jnp.sqrt(jnp.sum(resid * resid) / dof)
     cov = noise_std**2 * _inverse_information(jacobian)
     return propagate(model, params, cov, noise_std, dof)
 
@@ -86,7 +88,7 @@ def from_jacobian(model: Model, params: Any, jacobian: jax.Array, residual: jax.
     """Standard errors from a Jacobian and residual already at hand (e.g. an LM solver's)."""
     m, n = jacobian.shape
     dof = max(m - n, 1)
-    noise_std = jnp.sqrt(jnp.vdot(residual, residual) / dof)
+    noise_std = jnp.sqrt(jnp.sum(residual * residual) / dof)
     cov = noise_std**2 * _inverse_information(jacobian)
     return propagate(model, params, cov, noise_std, dof)
 
@@ -185,4 +187,15 @@ def cramer_rao_bound(
     if not (s > 0 and s < float("inf")):
         raise ValueError(f"{fn}: `noise_std` must be a finite number > 0; got {noise_std!r}.")
     model, image, _, border = _prepare(fn, model, params, image, None, border)
-    return uncertainty_from(model, params, image, None, border, boundary, method, s)
+    return _jitted(model, border, boundary, method, params, image, image, jnp.asarray(s))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _jitted(model, border, boundary, method, params, image, target, noise_std):
+    """Both public functions in one compiled program: ``noise_std <= 0`` means "estimate it"."""
+    pred, jacobian = information(model, params, image, border, boundary, method)
+    m, n = jacobian.shape
+    dof = max(m - n, 1)
+    resid = pred - jnp.ravel(forward_target(target, border))
+    s = jnp.where(noise_std > 0, noise_std, jnp.sqrt(jnp.sum(resid * resid) / dof))
+    return propagate(model, params, s**2 * _inverse_information(jacobian), s, dof)

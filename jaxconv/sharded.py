@@ -52,7 +52,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxconv import _convolve, _edges, _filters, _fit, _gaussian_filters, _halo, _plan
+import jaxconv
+from jaxconv import _convolve, _edges, _filters, _gaussian_filters, _halo, _plan
 from jaxconv._tiled import apply_tiled
 
 _DEFAULT_AXIS = "d"
@@ -215,9 +216,9 @@ def _pad_batch(plan: _plan.Plan, mesh: Mesh, spec: tuple) -> tuple[_plan.Plan, t
 
 
 def _run(fn: str, single: Callable, args, kwargs, mesh, spec, post=None) -> jax.Array:
-    plan, result = _plan.capture(single, *args, **kwargs)
-    if plan is None:  # the function did not convolve (nothing to distribute)
-        return result
+    plan, _ = _plan.capture(single, *args, **kwargs)
+    if plan is None:  # pragma: no cover - only if the engine's internals change
+        raise RuntimeError(f"{fn}: internal error: the single-device call left no plan.")
     mesh, spec = _layout(fn, plan, mesh, spec)
     padded, sizes = _pad_batch(plan, mesh, spec)
     out = _halo.execute(padded, mesh, spec, fn)
@@ -349,7 +350,7 @@ laplace = _twin(_filters.laplace)
 uniform_filter = _twin(_filters.uniform_filter)
 ndimage_correlate = _twin(_filters.ndimage_correlate)
 ndimage_convolve = _twin(_filters.ndimage_convolve)
-fit_batch = _fit_batch_twin(_fit.fit_batch)
+fit_batch = _fit_batch_twin(jaxconv.fit_batch)
 
 __all__ = [
     "apply_tiled",

@@ -118,7 +118,7 @@ def test_bench_passes_its_arguments(tmp_path, monkeypatch):
             def main(argv):
                 with open(argv[-1], "w") as f:
                     json.dump(argv, f)
-                return 0
+                return {"cases": []}  # the real benchmark returns its results
             """
         )
     )
@@ -126,6 +126,15 @@ def test_bench_passes_its_arguments(tmp_path, monkeypatch):
     record = tmp_path / "argv.json"
     assert main(["bench", "--quick", str(record)]) == 0
     assert json.loads(record.read_text()) == ["--quick", str(record)]
+
+
+def test_bench_names_a_missing_peer(tmp_path, monkeypatch, capsys):
+    script = tmp_path / "bench_convolve.py"
+    script.write_text("import jaxconv_no_such_peer\n")
+    monkeypatch.setattr(_cli, "_find_benchmark", lambda: script)
+    assert main(["bench"]) == 1
+    err = capsys.readouterr().err
+    assert "missing: jaxconv_no_such_peer" in err and "pip install 'jaxconv[bench]'" in err
 
 
 def test_python_dash_m_runs_the_cli():
@@ -151,6 +160,24 @@ def test_console_script_is_installed():
     assert proc.stdout.startswith("jaxconv ")
 
 
+def test_demo_seed_figures(tmp_path, capsys):
+    from jaxconv._demo import run_demo
+
+    seed_stages = ("convolve_1d", "gaussian_contour", "photo_blur", "edges")
+    results = run_demo(tmp_path, quick=True, progress=False, stages=seed_stages)
+    assert list(results["stages"]) == list(seed_stages)
+    printed = capsys.readouterr().out
+    for name in results["files"]:
+        assert (tmp_path / name).stat().st_size > 0 and name in printed
+    m = {k: v["metrics"] for k, v in results["stages"].items()}
+    assert m["convolve_1d"]["max_abs_diff_vs_np_convolve"] < 1e-12
+    assert m["gaussian_contour"]["max_abs_diff_vs_closed_form"] < 1e-12
+    assert m["photo_blur"]["kernel_shape"] == [30, 30]
+    with pytest.raises(ValueError, match="`stages` must be among"):
+        run_demo(tmp_path, stages=["nope"])
+
+
+@pytest.mark.slow
 def test_demo_quick_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
@@ -171,6 +198,12 @@ def test_demo_quick_writes_every_figure(tmp_path, capsys):
         assert stages["photo_blur"]["metrics"]["max_abs_diff_vs_scipy_convolve2d"] < 1e-10
     assert results["versions"]["jax"] == jax.__version__
     assert np.isfinite(results["total_seconds"])
+    assert {"05_learn_blur.gif", "06_learn_edge.png"} <= names
+    blur = stages["learn_blur"]["metrics"]
+    assert blur["relative_error"] < 0.05  # Adam from a wrong start, few steps in --quick
+    np.testing.assert_allclose(blur["true_covariance"], [[1, 0.5], [0.5, 1]])
+    edge = stages["learn_edge"]["metrics"]
+    assert edge["max_tap_error"] < 0.5 * edge["start_max_tap_error"]
 
 
 def test_fit_recovers_sobel_from_a_target_file(tmp_path, capsys):
@@ -192,6 +225,7 @@ def test_fit_recovers_sobel_from_a_target_file(tmp_path, capsys):
     assert (tmp_path / "out" / "fit.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_fit_blur_prints_truth_and_error(tmp_path, capsys):
     image = np.random.default_rng(1).random((40, 40))
     np.save(tmp_path / "image.npy", image)

@@ -88,6 +88,54 @@ def test_e4_edges(tmp_path):
     assert "edges.png" in files
 
 
+@pytest.mark.slow
+def test_e5_learn_blur(tmp_path):
+    m, files, out = _run("e5_learn_blur", tmp_path)
+    fits = m["fits"]
+    truth = np.array([[1.0, 0.5], [0.5, 1.0]])
+    # Noise-free and matched: least squares recovers Σ to round-off, Adam from a wrong start
+    # gets close in the few --quick steps.
+    assert fits["lm"]["relative_error"] < 1e-8
+    np.testing.assert_allclose(fits["lm"]["covariance"], truth, atol=1e-8)
+    assert fits["lm"]["angle_deg"] == pytest.approx(45.0, abs=1e-6)
+    np.testing.assert_allclose(fits["lm"]["sigmas"], [np.sqrt(1.5), np.sqrt(0.5)], rtol=1e-8)
+    assert fits["adam_from_isotropic"]["relative_error"] < 0.05
+    # With noise, the error is a few standard errors at most, and the standard errors match
+    # the Cramér–Rao bound (the fit is efficient).
+    noisy = fits["noisy"]
+    assert noisy["error_over_crb"] < 4
+    np.testing.assert_allclose(noisy["covariance_stderr"], noisy["crb_covariance"], rtol=0.2)
+    assert "learn_blur.gif" in files and "table.md" in files
+    assert "| true |" in (out / "table.md").read_text()
+
+
+@pytest.mark.slow
+def test_e6_learn_edges(tmp_path):
+    m, files, _ = _run("e6_learn_edges", tmp_path)
+    for op in ("sobel", "prewitt"):
+        assert m[f"{op}_lm_axis1_max_tap_error"] < 1e-8  # linear least squares: exact
+        assert m[f"{op}_adam_max_tap_error"] < 0.5 * m[f"{op}_adam_start_max_tap_error"]
+        assert 0.3 < m[f"{op}_noisy_error_over_crb"] < 3
+        assert m[f"{op}_noisy_rms_stderr"] == pytest.approx(m[f"{op}_noisy_rms_crb"], rel=0.2)
+    assert m["patch_gram_condition_number"] > 100
+    assert "learn_sobel.gif" in files and "kernels.png" in files
+
+
+@pytest.mark.slow
+def test_e8_noise_vs_crb(tmp_path):
+    m, files, _ = _run("e8_noise_vs_crb", tmp_path)
+    assert m["all_converged"]
+    # 4 draws per level in --quick: the sample std is within a factor ~2.5 of its expectation.
+    assert 0.3 < m["std_over_crb_min"] <= m["std_over_crb_max"] < 3
+    for row in m["levels"]:
+        assert row["sigma1"]["crb"] == pytest.approx(
+            row["noise_std"] / m["levels"][0]["noise_std"] * m["levels"][0]["sigma1"]["crb"]
+        )
+        for q in ("sigma1", "sigma2", "angle_deg"):
+            assert row[q]["mean_stderr"] == pytest.approx(row[q]["crb"], rel=0.3)
+    assert "noise_vs_crb.png" in files
+
+
 def test_e7_changing_filters(tmp_path):
     pytest.importorskip("sklearn")
     m, files, _ = _run("e7_changing_filters", tmp_path)

@@ -293,6 +293,7 @@ def test_gaussian_kernel_and_gradients():
         (lambda: jaxconv.Gaussian.from_angle(1.0, -2.0, 0.1), "`sigma2`"),
         (lambda: jaxconv.Gaussian.from_sigmas([1.0, 2.0], mean=[0.0]), "`mean` must have"),
         (lambda: jaxconv.Gaussian.isotropic(1.0, ndim=3).angle, "2-D"),
+        (lambda: jaxconv.Gaussian(jnp.zeros(2), jnp.zeros(2)).covariance, "`offdiag`"),
     ],
 )
 def test_gaussian_errors(make, match):
