@@ -220,7 +220,7 @@ def _learn_blur(ctx: _Context) -> dict[str, Any]:
     learned = np.asarray(res.covariance)
     stderr = np.asarray(res.stderr["covariance"])
 
-    frames = _frames(len(res.history) - 1, 8 if ctx.quick else 20)
+    frames = _frames(len(res.history) - 1, 8 if ctx.quick else 12)
     params = [_at(res.params_history, int(i)) for i in frames]
     # The prediction and target panels show a crop (the eyes), which keeps the GIF small.
     crop = (slice(20, 84), slice(40, 136)) if ctx.quick else (slice(60, 124), slice(100, 196))
@@ -231,6 +231,9 @@ def _learn_blur(ctx: _Context) -> dict[str, Any]:
         return k, jaxconv.convolve(ctx.photo, k, mode="same")[crop], p.covariance
 
     kernels, preds, covs = (np.stack(v) for v in zip(*[frame(p) for p in params], strict=True))
+    ry, rx = (min(r, 6) for r in res.radius)  # show the centre: the true kernel is small
+    cy, cx = res.radius
+    kernels = kernels[:, cy - ry : cy + ry + 1, cx - rx : cx + rx + 1]
     jplot.animate_fit(kernels, preds, target[crop], ctx.out / "05_learn_blur.gif", fps=5, dpi=50,
                       losses=res.history[frames], covs=covs, true_cov=cov)  # fmt: skip
     ctx.files["05_learn_blur.gif"] = "a Gaussian blur being learned with Adam (kernel, ellipse)"
@@ -270,7 +273,7 @@ def _learn_edge(ctx: _Context) -> dict[str, Any]:
     history = np.asarray(res.params_history)
     learned = np.asarray(res.params)
 
-    frames = _frames(len(res.history) - 1, 8 if ctx.quick else 20)
+    frames = _frames(len(res.history) - 1, 8 if ctx.quick else 12)
     crop = (slice(20, 84), slice(40, 136)) if ctx.quick else (slice(60, 124), slice(100, 196))
     predict = jax.jit(lambda k: jaxconv.convolve(ctx.photo, k, mode="same")[crop])
     preds = [np.asarray(predict(k)) for k in history[frames]]
@@ -281,7 +284,7 @@ def _learn_edge(ctx: _Context) -> dict[str, Any]:
     fig = jplot.filter_grid(
         [history[0], learned, truth],
         ncols=3,
-        titles=["start (noise)", f"after {res.steps} Adam steps", "Sobel"],
+        titles=["start (noise)", f"Adam, {res.steps} steps", "Sobel"],
     )
     for ax in fig.axes:
         ax.set(xlabel="", ylabel="")

@@ -1,4 +1,4 @@
-r"""``fit_gaussian``: estimate a Gaussian blur (PSF) between a sharp and a blurred image in one call.
+r"""``fit_gaussian``: estimate a Gaussian blur (PSF) between a sharp and a blurred image at once.
 
 The common case of :func:`jaxconv.fit`, with the forward-model hygiene that keeps real data
 unbiased:
@@ -146,14 +146,16 @@ def _truncation(cov: Any, mean: Any, radius: tuple) -> Any:
     """Mass outside the kernel for each fitted covariance (and mean)."""
     c = jnp.asarray(cov)
     n = c.shape[-1]
-    flat = c.reshape(-1, n, n)
-    if mean is None:
-        t = jax.vmap(lambda c: gaussian_truncation(c, radius))(flat)
-    else:
-        m = jnp.asarray(mean).reshape(-1, n)
-        t = jax.vmap(lambda c, m: gaussian_truncation(c, radius, mean=m))(flat, m)
-    t = np.asarray(t).reshape(c.shape[:-2])
+    m = None if mean is None else jnp.asarray(mean).reshape(-1, n)
+    t = np.asarray(_truncation_jit(radius, c.reshape(-1, n, n), m)).reshape(c.shape[:-2])
     return float(t) if t.ndim == 0 else t
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _truncation_jit(radius: tuple, cov: jax.Array, mean: jax.Array | None) -> jax.Array:
+    if mean is None:
+        return jax.vmap(lambda c: gaussian_truncation(c, radius))(cov)
+    return jax.vmap(lambda c, m: gaussian_truncation(c, radius, mean=m))(cov, mean)
 
 
 def fit_gaussian(
@@ -220,8 +222,8 @@ def fit_gaussian(
         init, ndim=image.ndim, shift=shift, gain=gain, discretization=discretization,
         truncate_mass=truncate_mass, margin=margin,
     )  # fmt: skip
-    params = model.init(image, target, None)
-    # The start is passed as `params`: dropping `cov` lets fits from different starts share compiles.
+    params = _init_one(model, image, target)
+    # The start goes in as `params`; dropping `cov` lets fits from any start share compiles.
     model = dataclasses.replace(model.resolve(params), cov=None)
     _check_radius(fn, model.radius, image.shape)
     options = dict(
@@ -309,6 +311,11 @@ def fit_gaussian_tiles(
     centers = (starts + (np.asarray(size) - 1) / 2.0).reshape(*counts, ndim)
     res = _combine(results, model, {"centers": centers})
     return _reshape_batch(res, len(starts), counts)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init_one(model: GaussianBlur, x: jax.Array, y: jax.Array) -> Any:
+    return model.init(x, y, None)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -143,7 +143,7 @@ def _step(cfg: Config, c: Carry, image: jax.Array, target: jax.Array) -> tuple:
         finite = s.status != _lstsq.NONFINITE
         status = jnp.select(
             [
-                (s.status >= _lstsq.FTOL) & (s.status <= _lstsq.GTOL),
+                (s.status >= _lstsq.FTOL) & (s.status <= _lstsq.PRECISION),
                 s.status == _lstsq.STALLED,
                 step >= cfg.steps,
             ],

@@ -148,6 +148,11 @@ def gaussian_filter(
                     f"{fn}: `axes` must have one entry per dimension of `cov` "
                     f"({n_cov}); got {axes!r}."
                 )
+            if discretization not in ("scipy", "sample"):
+                raise NotImplementedError(
+                    f"{fn}: discretization={discretization!r} needs an axis-aligned `cov` "
+                    "(concrete and diagonal); a full covariance is sampled ('sample')."
+                )
             orders = _orders(order, n_cov, fn)
             kw = dict(radius=radius, truncate=truncate)
             if any(orders):

@@ -33,12 +33,13 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 # Status codes (int32 inside the loop); `STATUS` names them.
-RUNNING, FTOL, XTOL, GTOL, MAX_STEPS, NONFINITE, STALLED = range(7)
+RUNNING, FTOL, XTOL, GTOL, PRECISION, MAX_STEPS, NONFINITE, STALLED = range(8)
 STATUS = {
     RUNNING: "running",
     FTOL: "converged (ftol: relative decrease of the cost)",
     XTOL: "converged (xtol: relative step size)",
     GTOL: "converged (gtol: gradient orthogonal to the residual)",
+    PRECISION: "converged (no step can decrease the cost beyond its round-off)",
     MAX_STEPS: "max_steps",
     NONFINITE: "non-finite residual or Jacobian at the start point",
     STALLED: "stalled (damping exceeded 1e16; no step decreases the cost)",
@@ -197,9 +198,20 @@ def lm_step(
     xnorm = jnp.linalg.norm(s.x)
     small_step = ok & (jnp.linalg.norm(delta) <= xtol * (xtol + xnorm))
     small_decrease = ok & (jnp.abs(actual) <= ftol * s.cost) & (predicted <= ftol * s.cost)
+    # A rejected step that promised less than the cost's own round-off: x is final.
+    roundoff = 64 * jnp.finfo(s.cost.dtype).eps * s.cost
+    at_precision = ok & ~accept & (predicted <= roundoff)
     status = jnp.select(
-        [first & ~ok, first, small_grad, small_decrease, small_step, new_damping > _MAX_DAMPING],
-        [NONFINITE, RUNNING, GTOL, FTOL, XTOL, STALLED],
+        [
+            first & ~ok,
+            first,
+            small_grad,
+            small_decrease,
+            small_step,
+            at_precision,
+            new_damping > _MAX_DAMPING,
+        ],
+        [NONFINITE, RUNNING, GTOL, FTOL, XTOL, PRECISION, STALLED],
         RUNNING,
     ).astype(jnp.int32)
     keep = first | small_grad
@@ -309,7 +321,7 @@ def least_squares(
         steps=state.step,
         nfev=state.nfev,
         status=status,
-        success=(status >= FTOL) & (status <= GTOL),
+        success=(status >= FTOL) & (status <= PRECISION),
     )
 
 

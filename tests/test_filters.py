@@ -186,11 +186,13 @@ def test_gradients_wrt_image_and_sigma():
         return jaxconv.gaussian_filter(x, s, radius=2, mode="mirror", **FAST)
 
     check_grads(jax.jit(f), (SIGNAL, 0.9), order=2, modes=["fwd", "rev"])
-    # first order for 2-D and the derivative filters, with the default method
+    # first order for 2-D and the derivative filters
     check_grads(
-        jax.jit(lambda s: jaxconv.gaussian_gradient_magnitude(SMALL, s, radius=2)), (1.0,), 1
+        jax.jit(lambda s: jaxconv.gaussian_gradient_magnitude(SMALL, s, radius=2, **FAST)),
+        (1.0,),
+        1,
     )
-    check_grads(jax.jit(lambda x: jaxconv.sobel(x, 0, mode="nearest")), (SMALL,), 1)
+    check_grads(jax.jit(lambda x: jaxconv.sobel(x, 0, mode="nearest", **FAST)), (SMALL,), 1)
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -236,6 +238,13 @@ def test_gradients_wrt_image_and_sigma():
             "`origin`",
         ),
         (lambda: jaxconv.gaussian_filter(IMAGE, 1.0, discretization="x"), ValueError, "`discret"),
+        (
+            lambda: jaxconv.gaussian_filter(
+                IMAGE, cov=[[1.0, 0.3], [0.3, 1.0]], discretization="discrete"
+            ),
+            NotImplementedError,
+            "axis-aligned",
+        ),
     ],
 )
 def test_errors(call, error, match):

@@ -51,6 +51,7 @@ def test_fit_gaussian_with_adam_reaches_1e4_in_300_steps():
     assert rel_err(res.covariance, SEED_COV) <= 1e-4
 
 
+@pytest.mark.slow
 def test_fit_gaussian_grows_the_radius_when_the_blur_outgrows_it():
     cov = np.array([[6.0, -1.5], [-1.5, 3.0]])
     res = jaxconv.fit_gaussian(X, scipy_blur(X, cov, 18), init=0.3 * np.eye(2), progress=False)
@@ -59,6 +60,7 @@ def test_fit_gaussian_grows_the_radius_when_the_blur_outgrows_it():
     assert res.history.shape == (res.steps + 1,)
 
 
+@pytest.mark.slow
 def test_fit_gaussian_with_gain_and_sub_pixel_shift():
     y = scipy_blur(X, SEED_COV, 8, mean=(0.3, -0.2), gain=0.8)
     res = jaxconv.fit_gaussian(X, y, shift=True, gain=True, progress=False)
@@ -68,6 +70,7 @@ def test_fit_gaussian_with_gain_and_sub_pixel_shift():
     assert {"mean", "gain"} <= set(res.stderr)
 
 
+@pytest.mark.slow
 def test_fit_gaussian_matches_scipy_ndimage_with_its_discretization():
     y = ndi.gaussian_filter(X, (1.2, 0.9), truncate=8.0)
     res = jaxconv.fit_gaussian(X, y, discretization="scipy", progress=False)
@@ -89,7 +92,7 @@ def test_fit_gaussian_tiles_maps_a_spatially_varying_blur():
     np.testing.assert_array_equal(res.centers[1, 0], [95.5, 31.5])
 
 
-# --- free-form kernels and edge filters ------------------------------------------------------------
+# --- free-form kernels and edge filters ---------------------------------------------------------
 def test_free_3x3_recovers_sobel_and_prewitt_from_scipy_edge_maps():
     targets = [ndi.sobel(X, 0), ndi.sobel(X, 1), ndi.prewitt(X, 0), ndi.prewitt(X, 1)]
     deriv = np.array([1.0, 0.0, -1.0])  # ndimage correlates with [-1, 0, 1]: flipped to convolve
@@ -148,7 +151,7 @@ def test_lbfgs_from_optax_fits_a_linear_model():
     np.testing.assert_allclose(res.params, np.full((3, 3), 1 / 9), atol=1e-6)
 
 
-# --- the loop: caps, callbacks, progress, determinism, failures --------------------------------
+# --- the loop: caps, callbacks, progress, determinism, failures ----------------------------------
 ADAM_OPTIONS = dict(optimizer=optax.adam(0.05), steps=7, chunk=2)
 
 
@@ -218,7 +221,7 @@ def test_non_finite_loss_stops_and_returns_the_best_params():
     assert res.loss == pytest.approx(res.best_loss)
 
 
-# --- errors ----------------------------------------------------------------------------------------
+# --- errors --------------------------------------------------------------------------------------
 FK = jaxconv.FreeKernel((3, 3))
 S = np.ones((16, 16))
 
@@ -315,7 +318,7 @@ def test_errors(call, error, match):
         call()
 
 
-# --- the spectral start ----------------------------------------------------------------------------
+# --- the spectral start --------------------------------------------------------------------------
 def test_spectral_covariance_is_close_on_periodic_data():
     x = np.random.default_rng(0).random((64, 64))
     cov = np.array([[2.0, 0.5], [0.5, 1.0]])
