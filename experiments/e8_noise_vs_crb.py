@@ -34,7 +34,8 @@ QUANTITIES = ("sigma1", "sigma2", "angle_deg")
 
 def _truth() -> dict[str, float]:
     vals, vecs = np.linalg.eigh(COV)
-    angle = np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1])) % 180
+    # Axes are (row y, column x); θ runs from x towards y, as jaxconv.Gaussian.angle reports it.
+    angle = np.degrees(np.arctan2(vecs[0, 1], vecs[1, 1])) % 180
     return {"sigma1": float(np.sqrt(vals[1])), "sigma2": float(np.sqrt(vals[0])),
             "angle_deg": float(angle)}  # fmt: skip
 

@@ -16,8 +16,9 @@ method         CPU cost model (ns)
 ``fft``        ``batch * FFT * L * log2(L)`` with ``L = prod(next_fast_len(n))``: the transforms of
                the input and the inverse (the kernel's transform pads one axis at a time and
                costs less); ``+ FFT_FIXED``.
-``oa``         ``batch * OA * blocks * Lb * log2(Lb)`` over FFT blocks of ``Lb`` samples (see
-               :func:`oa_block`) ``+ OA_COPY * prod(n)`` for cutting the windows.
+``oa``         ``batch * (OA * bands * (Lb log2(Lb) + OA_BAND / FFT) + OA_COPY * prod(n))``: FFTs
+               over bands of rows of ``Lb`` samples each (see :func:`oa_block`), a fixed cost per
+               band, and one copy of the input to cut the overlapping bands.
 ``direct``     ``batch * out * (DIRECT_OUT + DIRECT_TAP * taps)``: XLA:CPU's convolution pays a
                large cost per output pixel, so it only wins for the kernel gradient, whose
                "kernel" is the whole image and whose output is the small kernel.
@@ -37,6 +38,7 @@ CPU_NS = {
     "FFT_FIXED": 20e3,
     "OA": 0.65,
     "OA_COPY": 1.5,
+    "OA_BAND": 5e3,
     "DIRECT_OUT": 50.0,
     "DIRECT_TAP": 0.3,
 }
@@ -65,25 +67,26 @@ def next_fast_len(n: int) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def oa_block(n: int, m: int) -> int:
-    """Output block length of the overlap-save method along an axis (kernel length `m`).
+def oa_block(n: int, m: int, rest: int = 1) -> int:
+    """Rows per band of overlap-save (first axis `n`, kernel `m`, `rest` samples per row).
 
-    Picks the fast FFT length ``L >= 2 m`` (and at most ``next_fast_len(n)``) that minimises the
-    transform work per output sample, ``L log2 L / (L - m + 1)``, favouring blocks of at least
-    256 samples, where the per-block overhead of XLA:CPU's FFT is amortised.
+    Picks the fast FFT length ``L >= 2 m`` (at most ``next_fast_len(n)``) minimising the modelled
+    work ``bands * (L * rest * log2(L * rest) + OA_BAND / FFT)`` with ``bands = ceil((n - m + 1) /
+    (L - m + 1))``: longer bands waste less on the overlap and cost less per band, shorter ones
+    stay in cache (that part is in the measured constants, not here).
     """
-    full = next_fast_len(n)
-    best, best_cost = None, math.inf
+    out = n - m + 1
+    best, best_cost = out, math.inf
     length = next_fast_len(max(2 * m, 16))
-    while length <= full:
-        b = length - m + 1
-        cost = length * math.log2(length) / b * (1.0 + 64.0 / length)
+    while True:
+        b = min(length - m + 1, out)
+        size = next_fast_len(b + m - 1) * rest
+        cost = -(-out // b) * (size * math.log2(max(size, 2)) + CPU_NS["OA_BAND"] / CPU_NS["FFT"])
         if cost < best_cost:
             best, best_cost = b, cost
+        if b == out:
+            return best
         length = next_fast_len(length + 1)
-    if best is None:
-        best = n - m + 1
-    return max(1, min(best, n - m + 1))
 
 
 def estimate_cost(
@@ -111,10 +114,11 @@ def estimate_cost(
         length = math.prod(next_fast_len(nn) for nn in n)
         return batch * c["FFT"] * length * math.log2(max(length, 2)) + c["FFT_FIXED"]
     if method == "oa":
-        blocks = [oa_block(nn, k) for nn, k in zip(n, m, strict=True)]
-        count = math.prod(-(-(nn - k + 1) // b) for nn, k, b in zip(n, m, blocks, strict=True))
-        length = math.prod(next_fast_len(b + k - 1) for b, k in zip(blocks, m, strict=True))
-        work = count * length * math.log2(max(length, 2))
+        rest = math.prod(next_fast_len(nn) for nn in n[1:])
+        b = oa_block(n[0], m[0], rest)
+        bands = -(-(n[0] - m[0] + 1) // b)
+        length = next_fast_len(b + m[0] - 1) * rest
+        work = bands * (length * math.log2(max(length, 2)) + c["OA_BAND"] / c["FFT"])
         return batch * (c["OA"] * work + c["OA_COPY"] * size) + c["FFT_FIXED"]
     raise AssertionError(method)
 

@@ -202,6 +202,11 @@ def _frames(n_steps: int, n_frames: int) -> np.ndarray:
     return np.union1d(idx, [0, n_steps])
 
 
+def _xy(cov: Any) -> np.ndarray:
+    """A covariance in jaxconv's (row y, column x) order, as jaxconv.plot's (x, y) order."""
+    return np.asarray(cov)[::-1, ::-1]
+
+
 def _at(tree: Any, i: int) -> Any:
     return jax.tree_util.tree_map(lambda v: v[i], tree)
 
@@ -231,18 +236,20 @@ def _learn_blur(ctx: _Context) -> dict[str, Any]:
         return k, jaxconv.convolve(ctx.photo, k, mode="same")[crop], p.covariance
 
     kernels, preds, covs = (np.stack(v) for v in zip(*[frame(p) for p in params], strict=True))
+    covs = covs[:, ::-1, ::-1]  # jaxconv orders axes (y, x); jaxconv.plot draws (x, y)
     ry, rx = (min(r, 6) for r in res.radius)  # show the centre: the true kernel is small
     cy, cx = res.radius
     kernels = kernels[:, cy - ry : cy + ry + 1, cx - rx : cx + rx + 1]
     jplot.animate_fit(kernels, preds, target[crop], ctx.out / "05_learn_blur.gif", fps=5, dpi=50,
-                      losses=res.history[frames], covs=covs, true_cov=cov)  # fmt: skip
+                      losses=res.history[frames], covs=covs, true_cov=_xy(cov))  # fmt: skip
     ctx.files["05_learn_blur.gif"] = "a Gaussian blur being learned with Adam (kernel, ellipse)"
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     jplot.loss_curve(np.maximum(res.history, 1e-300), ax=axes[0])
     axes[0].set_title("loss (Adam, from σ = 2 px)")
-    jplot.covariance_comparison(cov, learned, ax=axes[1])
+    jplot.covariance_comparison(_xy(cov), _xy(learned), ax=axes[1])
     axes[1].set_title("covariance: true vs learned")
+    axes[1].invert_yaxis()  # rows grow downwards, as in the kernel image beside it
     r = 4
     jplot.kernel(np.asarray(res.model.kernel(res.params))[
         res.radius[0] - r : res.radius[0] + r + 1, res.radius[1] - r : res.radius[1] + r + 1

@@ -246,15 +246,17 @@ def run(
     compile_time += dt
 
     history = _History(params, batched)
-    fingerprint = {
-        "image": _checkpoint.digest(image),
-        "target": _checkpoint.digest(target),
-        "model": _describe(model),
-        "initial params": _checkpoint.digest(params),
-        "optimizer": opt_name if opt is None or isinstance(optimizer, (str, type(None)))
-        else str(jax.tree_util.tree_structure(carry.opt_state)),
-        "options": repr((int(steps), float(tol), _describe(loss), border, boundary, method)),
-    }  # fmt: skip
+    fingerprint = None
+    if checkpoint is not None:
+        fingerprint = {
+            "image": _checkpoint.digest(image),
+            "target": _checkpoint.digest(target),
+            "model": _describe(model),
+            "initial params": _checkpoint.digest(params),
+            "optimizer": opt_name if opt is None or isinstance(optimizer, (str, type(None)))
+            else str(jax.tree_util.tree_structure(carry.opt_state)),
+            "options": repr((int(steps), float(tol), _describe(loss), border, boundary, method)),
+        }  # fmt: skip
 
     def save():
         hl, hp = history.arrays()

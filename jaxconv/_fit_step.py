@@ -23,7 +23,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from jaxconv import _lstsq
-from jaxconv._forward import crop, forward
+from jaxconv._forward import crop, forward, forward_and_jacobian
 from jaxconv._models import Model
 from jaxconv._uncertainty import from_jacobian, uncertainty_from
 
@@ -90,6 +90,19 @@ def _residual_fn(cfg: Config, unravel: Callable, image: jax.Array, target: jax.A
     return residual
 
 
+def _vjac_fn(cfg: Config, unravel: Callable, image: jax.Array, target: jax.Array) -> Callable:
+    """``x -> (residual, Jacobian)`` through :func:`forward_and_jacobian`."""
+    t = jnp.ravel(_target_interior(cfg, target))
+
+    def vjac(x):
+        pred, jac = forward_and_jacobian(
+            cfg.model, unravel(x), image, cfg.border, cfg.boundary, cfg.method
+        )
+        return pred - t, jac
+
+    return vjac
+
+
 def _lm_tols(cfg: Config) -> dict:
     # The cost is quadratic in the parameters near the optimum: tol² on it is tol on them.
     return dict(ftol=cfg.tol**2, xtol=cfg.tol, gtol=cfg.tol)
@@ -106,7 +119,11 @@ def init_carry(cfg: Config, params: Any, image: jax.Array, target: jax.Array) ->
     if cfg.kind == "lm":
         # Not evaluated yet: the first LM step evaluates the start (one compiled Jacobian).
         x, unravel = ravel_pytree(params)
-        opt_state = _lstsq.lm_init(_residual_fn(cfg, unravel, image, target), x)
+        opt_state = _lstsq.lm_init(
+            _residual_fn(cfg, unravel, image, target),
+            x,
+            vjac=_vjac_fn(cfg, unravel, image, target),
+        )
     else:
         opt_state = cfg.optimizer.init(params)
     carry = Carry(

@@ -259,6 +259,7 @@ def _write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        set_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -266,6 +267,13 @@ def _write_atomic(path: str | os.PathLike[str], write: Callable[[BinaryIO], None
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def set_default_mode(path: str | os.PathLike[str]) -> None:
+    """Gives a ``mkstemp`` file (created 0600) the permissions a plain ``open`` would have."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _fsync_dir(folder: Path) -> None:

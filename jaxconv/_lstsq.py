@@ -129,13 +129,15 @@ def matvec(a: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.sum(a * x[None, :], axis=1)
 
 
-def lm_init(fun: Callable, x: jax.Array, *, damping: float = 1e-3) -> LMState:
+def lm_init(
+    fun: Callable, x: jax.Array, *, damping: float = 1e-3, vjac: Callable | None = None
+) -> LMState:
     """The solver's state at the start point `x` (flat), *not yet evaluated* (cost = inf).
 
     The first :func:`lm_step` evaluates the residual and Jacobian at `x` (and counts no
     iteration), so one compiled step serves for the start too.
     """
-    r = jax.eval_shape(lambda v: fun(v), x)
+    r = jax.eval_shape(lambda v: fun(v), x) if vjac is None else jax.eval_shape(vjac, x)[0]
     dtype = x.dtype
     return LMState(
         x=x,
@@ -159,10 +161,12 @@ def lm_step(
     xtol: float = 1e-10,
     gtol: float = 1e-10,
     jac: str = "fwd",
+    vjac: Callable | None = None,
 ) -> LMState:
     """One Levenberg–Marquardt iteration: a trial step, accepted or rejected (pure, jittable).
 
-    On a state not yet evaluated (from :func:`lm_init`) it only evaluates the start.
+    On a state not yet evaluated (from :func:`lm_init`) it only evaluates the start. `vjac`,
+    if given, replaces ``value_and_jacobian(fun, ·)`` (a caller that knows its structure).
     """
     s = state
     first = ~jnp.isfinite(s.cost)
@@ -176,7 +180,7 @@ def lm_step(
     damped = jtj + jnp.diag(s.damping * s.scale)
     delta = jnp.where(first, 0.0, -spd_solve(damped, g))
     x_new = s.x + delta
-    r_new, j_new = value_and_jacobian(fun, x_new, jac)
+    r_new, j_new = value_and_jacobian(fun, x_new, jac) if vjac is None else vjac(x_new)
     cost_new = 0.5 * jnp.sum(r_new * r_new)
     predicted = -(jnp.sum(g * delta) + 0.5 * jnp.sum(delta * matvec(jtj, delta)))
     actual = s.cost - cost_new

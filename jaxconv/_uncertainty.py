@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from jaxconv._forward import check_data, check_model, forward, resolve_border
-from jaxconv._lstsq import gram, spd_inverse, value_and_jacobian
+from jaxconv._forward import check_data, check_model, forward_and_jacobian, resolve_border
+from jaxconv._lstsq import gram, spd_inverse
 from jaxconv._models import Model
 
 
@@ -64,12 +64,7 @@ def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: in
 
 def information(model, params, image, border, boundary, method):
     """Prediction on the interior and its Jacobian over the flattened parameters."""
-    x, unravel = ravel_pytree(params)
-
-    def pred(x):
-        return forward(model, unravel(x), image, border, boundary, method).ravel()
-
-    return value_and_jacobian(pred, x)
+    return forward_and_jacobian(model, params, image, border, boundary, method)
 
 
 def uncertainty_from(model, params, image, target, border, boundary, method, noise_std=None):

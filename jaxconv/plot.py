@@ -30,6 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, PathPatch
 from matplotlib.path import Path as MplPath
 
+from jaxconv._io import set_default_mode
+
 __all__ = [
     "animate_fit",
     "covariance_comparison",
@@ -449,6 +451,7 @@ def animate_fit(
         FuncAnimation(fig, update, frames=n, blit=False).save(tmp, writer=PillowWriter(fps=fps))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        set_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
