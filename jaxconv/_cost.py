@@ -11,36 +11,47 @@ number of independent (image, kernel) pairs.
 method         CPU cost model (ns)
 =============  ===================================================================================
 ``shift``      ``batch * (SHIFT_TAP * out * taps + SHIFT_IN * prod(n))``: one fused pass over the
-               output doing ``taps`` multiply-adds, after materialising the input once.
-``separable``  the sum of the ``shift`` (or ``fft``) costs of its 1-D passes, times the rank.
-``fft``        ``batch * FFT * L * log2(L)`` with ``L = prod(next_fast_len(n))``: the transforms of
-               the input and the inverse (the kernel's transform pads one axis at a time and
-               costs less); ``+ FFT_FIXED``.
-``oa``         ``batch * (OA * bands * (Lb log2(Lb) + OA_BAND / FFT) + OA_COPY * prod(n))``: FFTs
-               over bands of rows of ``Lb`` samples each (see :func:`oa_block`), a fixed cost per
-               band, and one copy of the input to cut the overlapping bands.
-``direct``     ``batch * out * (DIRECT_OUT + DIRECT_TAP * taps)``: XLA:CPU's convolution pays a
-               large cost per output pixel, so it only wins for the kernel gradient, whose
-               "kernel" is the whole image and whose output is the small kernel.
+               output doing ``taps`` multiply-adds, after materialising the input once. Only for
+               kernels of at most ``SHIFT_MAX_TAPS`` taps (compile time grows with the taps).
+``separable``  the sum of the costs of its 1-D passes (each by the cheapest 1-D method), times
+               the rank.
+``fft``        ``FFT * c(L) * batch * L * log2(L) + FFT_FIXED`` with ``L = prod(next_fast_len(n))``:
+               the transforms of the input and the inverse (the kernel's transform pads one axis
+               at a time and costs less). ``c(L) = max(1, L / FFT_CACHE) ** 0.5`` models the
+               slowdown of transforms that no longer fit in cache (XLA:CPU's FFT ran at ~0.7 ns
+               per sample·log2 up to ~1M samples, twice that at 4M); 1-D transforms (batches of
+               rows) measured ``FFT_1D`` times slower per sample.
+``oa``         the ``fft`` cost of each band of rows (see :func:`oa_block`) plus ``OA_BAND`` per
+               band and ``OA_COPY * batch * prod(n)`` to cut the overlapping bands: it wins where
+               the full transform would fall out of cache.
+``direct``     ``batch * out * (DIRECT_OUT + DIRECT_TAP * taps)``: XLA:CPU's single-channel
+               convolution pays ~50 ns per output pixel, so it never wins forward, but it does for
+               the kernel gradient of small kernels, whose "kernel" is the whole image and whose
+               output is the small kernel.
 =============  ===================================================================================
+
+The kernel gradient is a valid correlation too (see :func:`kernel_grad_method`).
 """
 
 import functools
 import math
 from collections.abc import Sequence
 
-# Fitted by benchmarks/calibrate_methods.py (medians, 2-core AMD EPYC, jax 0.10.2 XLA:CPU).
+# Fitted by benchmarks/calibrate_methods.py (medians on a 2-core AMD EPYC, jax 0.10.2 XLA:CPU,
+# float32; the machine was shared, so each constant is good to maybe +-50%: the choices only need
+# the crossovers, which are far from ties except near them).
 CPU_NS = {
-    "SHIFT_TAP": 0.05,
-    "SHIFT_IN": 0.6,
-    "SHIFT_MAX_TAPS": 128,  # compile time grows with the taps; beyond this never pick shift
-    "FFT": 0.65,
+    "SHIFT_TAP": 0.1,
+    "SHIFT_IN": 1.0,
+    "SHIFT_MAX_TAPS": 128,
+    "FFT": 0.7,
+    "FFT_CACHE": 2.0**20,
+    "FFT_1D": 2.0,
     "FFT_FIXED": 20e3,
-    "OA": 0.65,
-    "OA_COPY": 1.5,
-    "OA_BAND": 5e3,
+    "OA_COPY": 1.0,
+    "OA_BAND": 50e3,
     "DIRECT_OUT": 50.0,
-    "DIRECT_TAP": 0.3,
+    "DIRECT_TAP": 0.5,
 }
 
 
@@ -66,22 +77,31 @@ def next_fast_len(n: int) -> int:
     return best
 
 
-@functools.lru_cache(maxsize=4096)
-def oa_block(n: int, m: int, rest: int = 1) -> int:
-    """Rows per band of overlap-save (first axis `n`, kernel `m`, `rest` samples per row).
+def _fft_cost(lengths: Sequence[int], batch: int) -> float:
+    """`batch` transforms (forward, product, inverse) of shape `lengths`."""
+    length = math.prod(lengths)
+    slowdown = max(1.0, length / CPU_NS["FFT_CACHE"]) ** 0.5
+    if len(lengths) == 1:
+        slowdown *= CPU_NS["FFT_1D"]
+    return CPU_NS["FFT"] * slowdown * batch * length * math.log2(max(length, 2))
 
-    Picks the fast FFT length ``L >= 2 m`` (at most ``next_fast_len(n)``) minimising the modelled
-    work ``bands * (L * rest * log2(L * rest) + OA_BAND / FFT)`` with ``bands = ceil((n - m + 1) /
-    (L - m + 1))``: longer bands waste less on the overlap and cost less per band, shorter ones
-    stay in cache (that part is in the measured constants, not here).
+
+@functools.lru_cache(maxsize=4096)
+def oa_block(n: int, m: int, rest: Sequence[int] = (), batch: int = 1) -> int:
+    """Rows per band of overlap-save: first axis `n`, kernel `m`, FFT lengths `rest` of the others.
+
+    Picks the fast FFT length ``L >= 2 m`` (and at most ``next_fast_len(n)``) of the bands that
+    minimises their modelled cost (see the module docstring), so trading the overlap wasted by
+    short bands against the cache misses of long ones.
     """
     out = n - m + 1
     best, best_cost = out, math.inf
     length = next_fast_len(max(2 * m, 16))
     while True:
         b = min(length - m + 1, out)
-        size = next_fast_len(b + m - 1) * rest
-        cost = -(-out // b) * (size * math.log2(max(size, 2)) + CPU_NS["OA_BAND"] / CPU_NS["FFT"])
+        bands = -(-out // b)
+        cost = _fft_cost([next_fast_len(b + m - 1), *rest], batch * bands)
+        cost += bands * CPU_NS["OA_BAND"]
         if cost < best_cost:
             best, best_cost = b, cost
         if b == out:
@@ -104,22 +124,25 @@ def estimate_cost(
     if method == "separable":
         total, shape = 0.0, list(n)
         for i, k in enumerate(m):
-            sub_n, sub_m = shape[i], k
-            one = choose_1d(sub_n, sub_m)
-            rows = math.prod(shape) // shape[i]
-            total += estimate_cost(one, [sub_n], [sub_m], batch * rows)
-            shape[i] = sub_n - sub_m + 1
+            rows = batch * math.prod(shape) // shape[i]
+            one = auto_method([shape[i]], [k], rows, "cpu")
+            total += estimate_cost(one, [shape[i]], [k], rows)
+            shape[i] -= k - 1
         return (rank or 1) * total
     if method == "fft":
-        length = math.prod(next_fast_len(nn) for nn in n)
-        return batch * c["FFT"] * length * math.log2(max(length, 2)) + c["FFT_FIXED"]
+        return _fft_cost([next_fast_len(nn) for nn in n], batch) + c["FFT_FIXED"]
     if method == "oa":
-        rest = math.prod(next_fast_len(nn) for nn in n[1:])
-        b = oa_block(n[0], m[0], rest)
-        bands = -(-(n[0] - m[0] + 1) // b)
-        length = next_fast_len(b + m[0] - 1) * rest
-        work = bands * (length * math.log2(max(length, 2)) + c["OA_BAND"] / c["FFT"])
-        return batch * (c["OA"] * work + c["OA_COPY"] * size) + c["FFT_FIXED"]
+        rest = tuple(next_fast_len(nn) for nn in n[1:])
+        out0 = n[0] - m[0] + 1
+        if m[0] > out0:  # the kernel is cut into bands (kernel-gradient shapes)
+            b = oa_block(n[0], out0, rest, batch)
+            bands = -(-m[0] // b)
+            cost = _fft_cost([next_fast_len(b + out0 - 1), *rest], batch * bands)
+            return cost + bands * c["OA_BAND"] + c["OA_COPY"] * batch * size + c["FFT_FIXED"]
+        b = oa_block(n[0], m[0], rest, batch)
+        bands = -(-out0 // b)
+        cost = _fft_cost([next_fast_len(b + m[0] - 1), *rest], batch * bands)
+        return cost + bands * c["OA_BAND"] + c["OA_COPY"] * batch * size + c["FFT_FIXED"]
     raise AssertionError(method)
 
 
@@ -140,9 +163,9 @@ def auto_method(
     return min(candidates, key=lambda meth: estimate_cost(meth, n, m, batch, rank))
 
 
-def choose_1d(n: int, m: int) -> str:
-    """Method for a 1-D valid correlation inside the separable path."""
-    return auto_method([n], [m], 1, "cpu")
+def choose_1d(n: int, m: int, batch: int = 1) -> str:
+    """Method for a 1-D valid correlation (a pass of a separable filter) on CPU."""
+    return auto_method([n], [m], batch, "cpu")
 
 
 def kernel_grad_method(
@@ -152,8 +175,10 @@ def kernel_grad_method(
 
     Its "kernel" `dy` has ``n - m + 1`` samples per axis and its output the kernel's `m`:
     ``direct`` and ``fft`` forward passes keep their method (XLA's and cuDNN's convolution
-    gradients, FFTs); ``shift`` and ``oa`` would be slow on such a kernel, so they use the
-    cheaper of ``direct`` and ``fft`` on CPU and ``direct`` on accelerators.
+    gradients, FFTs); ``shift`` would need millions of taps, so on CPU ``shift`` and ``oa`` use
+    the cheaper of ``direct`` and ``fft``, and ``direct`` on accelerators. (``oa`` on these
+    shapes cuts the cotangent into bands and sums the bands' spectra, but measured no faster
+    than one full-size FFT, so it is not a candidate here.)
     """
     if method in ("direct", "fft"):
         return method

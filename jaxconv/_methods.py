@@ -159,13 +159,10 @@ def _spectrum(a: jax.Array, lengths: Sequence[int], real: bool) -> jax.Array:
     return a
 
 
-def _fft_valid(x: jax.Array, w: jax.Array, d: int, lengths: Sequence[int]) -> jax.Array:
-    """Valid correlation through circular convolutions of the given lengths (>= input lengths)."""
-    m = w.shape[w.ndim - d :]
-    n = x.shape[x.ndim - d :]
-    real = not jnp.iscomplexobj(x)
-    w = jnp.flip(w, tuple(range(-d, 0)))
-    out = _spectrum(x, lengths, real) * _spectrum(w, lengths, real)
+def _inverse_valid(spec, lengths, m, n, real: bool) -> jax.Array:
+    """Inverse transform of a product spectrum, keeping the valid part ``[m - 1, n)`` per axis."""
+    d = len(lengths)
+    out = spec
     # Inverse over the leading axes, keep only the valid rows, then the last axis.
     for i in range(d - 1):
         ax = out.ndim - d + i
@@ -178,11 +175,32 @@ def _fft_valid(x: jax.Array, w: jax.Array, d: int, lengths: Sequence[int]) -> ja
     return out[..., m[-1] - 1 : n[-1]]
 
 
+def _fft_valid(x: jax.Array, w: jax.Array, d: int, lengths: Sequence[int]) -> jax.Array:
+    """Valid correlation through circular convolutions of the given lengths (>= input lengths)."""
+    real = not jnp.iscomplexobj(x)
+    spec = _spectrum(x, lengths, real) * _spectrum(jnp.flip(w, tuple(range(-d, 0))), lengths, real)
+    return _inverse_valid(spec, lengths, w.shape[w.ndim - d :], x.shape[x.ndim - d :], real)
+
+
 @_last
 def fft(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
     """One FFT of each operand, padded to a fast length (no wrap-around reaches the valid part)."""
     lengths = [next_fast_len(n) for n in x.shape[x.ndim - d :]]
     return _fft_valid(x, w, d, lengths)
+
+
+def _bands(x: jax.Array, axis: int, b: int, overlap: int, count: int) -> jax.Array:
+    """Splits `axis` into `count` windows of ``b + overlap`` samples starting every `b`."""
+    if count == 1:
+        x = lax.slice_in_dim(x, 0, b + overlap, axis=axis)
+        return jnp.expand_dims(x, axis)
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (0, (count + 1) * b - x.shape[axis])
+    x = jnp.pad(x, pad)
+    split = (*x.shape[:axis], count, b, *x.shape[axis + 1 :])
+    head = lax.slice_in_dim(x, 0, count * b, axis=axis).reshape(split)
+    tail = lax.slice_in_dim(x, b, (count + 1) * b, axis=axis).reshape(split)
+    return jnp.concatenate([head, lax.slice_in_dim(tail, 0, overlap, axis=axis + 1)], axis + 1)
 
 
 @_last
@@ -191,29 +209,34 @@ def oa(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
 
     Bands of ``block + m - 1`` rows (see :func:`jaxconv._cost.oa_block`) bound the FFT size and
     keep each transform in cache; cutting only the outermost axis needs no transposes (blocking
-    every axis was 1.3-1.7x slower on XLA:CPU, which spent the difference moving blocks).
+    every axis was 1.3-1.7x slower on XLA:CPU, which spent the difference moving blocks). When the
+    kernel is longer than the output (the kernel gradient), the kernel is cut into bands instead,
+    and the products of the bands' spectra are summed before a single inverse transform.
     """
     m = w.shape[w.ndim - d :]
     n = x.shape[x.ndim - d :]
     axis = x.ndim - d
-    b = _cost.oa_block(n[0], m[0], math.prod(next_fast_len(k) for k in n[1:]))
-    nb = -(-(n[0] - m[0] + 1) // b)
-    if nb == 1:
-        x = jnp.expand_dims(lax.slice_in_dim(x, 0, b + m[0] - 1, axis=axis), axis)
-    else:
-        pad = [(0, 0)] * x.ndim
-        pad[axis] = (0, (nb + 1) * b - n[0])
-        x = jnp.pad(x, pad)
-        split = (*x.shape[:axis], nb, b, *x.shape[axis + 1 :])
-        head = lax.slice_in_dim(x, 0, nb * b, axis=axis).reshape(split)
-        tail = lax.slice_in_dim(x, b, (nb + 1) * b, axis=axis).reshape(split)
-        tail = lax.slice_in_dim(tail, 0, m[0] - 1, axis=axis + 1)
-        x = jnp.concatenate([head, tail], axis=axis + 1)
-    w = jnp.expand_dims(w, w.ndim - d)
-    lengths = [next_fast_len(b + m[0] - 1), *(next_fast_len(k) for k in n[1:])]
-    out = _fft_valid(x, w, d, lengths)  # (..., nb, b, *out[1:])
-    out = out.reshape((*out.shape[:axis], nb * b, *out.shape[axis + 2 :]))
-    return lax.slice_in_dim(out, 0, n[0] - m[0] + 1, axis=axis)
+    out0 = n[0] - m[0] + 1
+    batch = math.prod(jnp.broadcast_shapes(x.shape[:axis], w.shape[: w.ndim - d]))
+    rest = tuple(next_fast_len(k) for k in n[1:])
+    if m[0] > out0:
+        b = _cost.oa_block(n[0], out0, rest, batch)  # kernel rows per band
+        count = -(-m[0] // b)
+        w = jnp.pad(w, [(0, 0)] * axis + [(0, count * b - m[0])] + [(0, 0)] * (d - 1))
+        w = w.reshape((*w.shape[:axis], count, b, *w.shape[axis + 1 :]))
+        x = _bands(x, axis, b, out0 - 1, count)
+        lengths = [next_fast_len(b + out0 - 1), *rest]
+        real = not jnp.iscomplexobj(x)
+        spec = _spectrum(x, lengths, real) * _spectrum(jnp.flip(w, range(-d, 0)), lengths, real)
+        spec = _tree_sum([lax.index_in_dim(spec, i, axis, keepdims=False) for i in range(count)])
+        return _inverse_valid(spec, lengths, (b, *m[1:]), (b + out0 - 1, *n[1:]), real)
+    b = _cost.oa_block(n[0], m[0], rest, batch)
+    count = -(-out0 // b)
+    x = _bands(x, axis, b, m[0] - 1, count)
+    lengths = [next_fast_len(b + m[0] - 1), *rest]
+    out = _fft_valid(x, jnp.expand_dims(w, axis), d, lengths)  # (..., count, b, *out[1:])
+    out = out.reshape((*out.shape[:axis], count * b, *out.shape[axis + 2 :]))
+    return lax.slice_in_dim(out, 0, out0, axis=axis)
 
 
 def _implementation(x, w, *, axes, method, precision):

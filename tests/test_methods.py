@@ -1,0 +1,143 @@
+"""The valid-correlation primitive and its cost model, against scipy.signal and known truths.
+
+The public functions are tested in test_convolve.py; this file covers what they do not reach:
+correlating over axes in place (not moved last), the overlap-save path for kernels longer than
+the output (the kernel-gradient shapes), the looped ``shift`` for kernels with many taps, the
+primitive's transpose and batching rules, and the cost model's invariants.
+"""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.signal as ss
+from jax.test_util import check_grads
+
+from jaxconv import _cost, _methods
+
+METHODS = ("direct", "shift", "fft", "oa")
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def _rand(rng, shape, complex_=False):
+    out = rng.normal(size=shape)
+    return out + 1j * rng.normal(size=shape) if complex_ else out
+
+
+def _reference(x, w, axes):
+    """scipy.signal.correlate 'valid' over `axes`, looping over the (broadcast) other axes."""
+    batch_axes = [i for i in range(x.ndim) if i not in axes]
+    shape = np.broadcast_shapes(
+        tuple(x.shape[i] for i in batch_axes), tuple(w.shape[i] for i in batch_axes)
+    )
+    out = None
+    for index in np.ndindex(*shape):
+        xi, wi = [slice(None)] * x.ndim, [slice(None)] * w.ndim
+        for i, j in zip(batch_axes, index, strict=True):
+            xi[i] = j if x.shape[i] > 1 else 0
+            wi[i] = j if w.shape[i] > 1 else 0
+        r = ss.correlate(x[tuple(xi)], np.conj(w[tuple(wi)]), "valid", method="direct")
+        if out is None:
+            out_shape = list(shape)
+            for pos, a in enumerate(axes):
+                out_shape.insert(a, r.shape[pos])
+            out = np.zeros(out_shape, r.dtype)
+        oi = [slice(None)] * out.ndim
+        for i, j in zip(batch_axes, index, strict=True):
+            oi[i] = j
+        out[tuple(oi)] = r
+    return out
+
+
+CASES = [
+    ((9, 5), (3, 1), (0,)),  # a 1-D kernel along the first axis, rows as batch
+    ((4, 9, 7), (1, 3, 2), (1, 2)),
+    ((9, 4, 7), (3, 4, 2), (0, 2)),  # a batch axis between the correlated ones
+    ((18, 17), (17, 16), (0, 1)),  # kernel longer than the output: oa cuts the kernel
+]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_axes_in_place_match_scipy(case, method):
+    xs, ws, axes = case
+    rng = np.random.default_rng(0)
+    for complex_ in (False, True):
+        x, w = _rand(rng, xs, complex_), _rand(rng, ws, complex_)
+        out = _methods.valid_correlate(x, w, len(axes), method, HIGHEST, axes=axes)
+        ref = _reference(x, w, axes)
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-11 * np.abs(ref).max())
+
+
+def test_shift_loops_over_rows_for_many_taps():
+    rng = np.random.default_rng(1)
+    x, w = _rand(rng, (2, 30, 31)), _rand(rng, (1, 17, 16))  # 272 taps > the unroll limit
+    assert 17 * 16 > _methods._UNROLL_TAPS
+    out = _methods.valid_correlate(x, w, 2, "shift", HIGHEST)
+    ref = np.stack([ss.correlate(a, w[0], "valid") for a in x])
+    np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-11 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_transpose_and_batching_rules(method):
+    rng = np.random.default_rng(2)
+    x, w = _rand(rng, (9, 3, 7)), _rand(rng, (3, 1, 2))  # w broadcasts along axis 1
+
+    def f(a, b):
+        return _methods.valid_correlate(a, b, 2, method, HIGHEST, axes=(0, 2))
+
+    check_grads(f, (x, w), order=2, modes=["fwd", "rev"])
+    xs = _rand(rng, (4, 9, 3, 7))
+    np.testing.assert_allclose(
+        jax.vmap(f, (0, None))(xs, w), np.stack([f(a, w) for a in xs]), rtol=1e-12, atol=1e-12
+    )
+    ws = _rand(rng, (4, 3, 1, 2))
+    np.testing.assert_allclose(
+        jax.vmap(f, (None, 0))(x, ws), np.stack([f(x, b) for b in ws]), rtol=1e-12, atol=1e-12
+    )
+
+
+def test_kernel_gradient_equals_correlation_with_cotangent():
+    # d/dw sum(valid_correlate(x, w) * g) = valid_correlate(x, g), whatever method runs it.
+    rng = np.random.default_rng(3)
+    x, w = _rand(rng, (40, 41)), _rand(rng, (3, 4))
+    g = _rand(rng, (38, 38))
+    ref = ss.correlate(x, g, "valid")
+    for method in METHODS:
+        grad = jax.grad(lambda b, m=method: jnp.sum(_methods.valid_correlate(x, b, 2, m, None) * g))
+        np.testing.assert_allclose(grad(w), ref, rtol=1e-11, atol=1e-11 * np.abs(ref).max())
+
+
+def test_next_fast_len_is_the_smallest_7_smooth_length():
+    def smooth(k):
+        for p in (2, 3, 5, 7):
+            while k % p == 0:
+                k //= p
+        return k == 1
+
+    for n in itertools.chain(range(1, 200), (542, 2077, 2078, 4097)):
+        got = _cost.next_fast_len(n)
+        assert got >= n and smooth(got)
+        assert not any(smooth(k) for k in range(n, got))
+
+
+def test_cost_model_choices():
+    def auto(n, k, batch=1):
+        return _cost.auto_method([n + k - 1] * 2, [k, k], batch, "cpu")
+
+    assert auto(512, 3) == "shift"
+    assert auto(2048, 7) == "shift"
+    assert auto(512, 31) in ("fft", "oa")
+    assert auto(2048, 31) in ("fft", "oa")
+    assert _cost.auto_method([600], [600], 1, "cpu") != "shift"  # too many taps to unroll
+    assert _cost.auto_method([520, 520], [9, 9], 1, "gpu") == "direct"
+    for n, k in ((512, 3), (512, 31), (2048, 7)):
+        grad = _cost.kernel_grad_method("shift", [n + k - 1] * 2, [k, k], 1, "cpu")
+        assert grad in ("direct", "fft")
+    assert _cost.kernel_grad_method("fft", [70, 70], [5, 5], 1, "cpu") == "fft"
+    for n, m in ((542, 31), (2078, 31), (100, 3), (40, 40)):
+        b = _cost.oa_block(n, m, (560,))
+        assert 1 <= b <= n - m + 1
