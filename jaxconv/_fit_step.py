@@ -244,7 +244,7 @@ def finish(cfg: Config, carry: Carry, params: Any, image: jax.Array, target: jax
         if cfg.kind == "lm":
             s = carry.opt_state
             loss = 2.0 * s.cost / s.residual.shape[0]
-            unc = from_jacobian(cfg.model, params, s.jacobian, s.residual) if small else None
+            unc = from_jacobian(cfg.model, params, s.jacobian_t, s.residual) if small else None
             return loss, cfg.model.derived(params), unc
         loss = loss_value(cfg, params, image, target)
         unc = None

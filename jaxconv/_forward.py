@@ -174,7 +174,7 @@ def forward(
 def forward_and_jacobian(
     model: Model, params: Any, image: jax.Array, border: tuple, boundary: str, method: str
 ) -> tuple[jax.Array, jax.Array]:
-    """Flattened prediction on the interior and its Jacobian over the flattened parameters.
+    """Flattened prediction on the interior and its transposed Jacobian ``(n params, m pixels)``.
 
     For kernel models the prediction is linear in the kernel, so ``∂pred/∂θ_i = image ⊛ ∂k/∂θ_i``:
     the kernel and its n derivative kernels (``jax.jacfwd`` of the small kernel function) go
@@ -189,7 +189,7 @@ def forward_and_jacobian(
             return p, p
 
         jac, p = jax.jacfwd(pred, has_aux=True)(x)
-        return p, jac
+        return p, jac.T
 
     def kern(x):
         k = model.kernel(unravel(x))
@@ -198,4 +198,4 @@ def forward_and_jacobian(
     dk, k = jax.jacfwd(kern, has_aux=True)(x)  # dk: (*kernel, n)
     stack = jnp.concatenate([k[None], jnp.moveaxis(dk, -1, 0)], axis=0)
     out = convolve_interior(image, stack, border, boundary, method)
-    return out[0].ravel(), out[1:].reshape(x.shape[0], -1).T
+    return out[0].ravel(), out[1:].reshape(x.shape[0], -1)

@@ -52,7 +52,7 @@ class LMState(NamedTuple):
 
     x: jax.Array  # (n,) parameters
     residual: jax.Array  # (m,) r(x)
-    jacobian: jax.Array  # (m, n) ∂r/∂x
+    jacobian_t: jax.Array  # (n, m) ∂r/∂x transposed: row i is ∂r/∂x_i (contiguous reductions)
     cost: jax.Array  # ½ ‖r‖²
     damping: jax.Array  # λ
     nu: jax.Array  # growth factor of λ after a rejected step
@@ -93,7 +93,7 @@ class LeastSquaresResult(NamedTuple):
 
 
 def value_and_jacobian(fun: Callable, x: jax.Array, jac: str = "fwd") -> tuple:
-    """``(fun(x), ∂fun/∂x)`` with one traced evaluation of `fun` (forward or reverse mode)."""
+    """``(fun(x), (∂fun/∂x)ᵀ)``, the Jacobian transposed to ``(n, m)``, in one traced pass."""
 
     def both(x):
         r = fun(x)
@@ -103,25 +103,26 @@ def value_and_jacobian(fun: Callable, x: jax.Array, jac: str = "fwd") -> tuple:
         jacobian, r = jax.jacfwd(both, has_aux=True)(x)
     else:
         jacobian, r = jax.jacrev(both, has_aux=True)(x)
-    return r, jacobian
+    return r, jacobian.T
 
 
-# Small products as multiply-and-reduce: XLA:CPU compiles each `dot` into its own tiled loop nest
+# The Jacobian is kept transposed, (n, m), so that its products reduce along contiguous rows, and
+# small products are multiply-and-reduce: XLA:CPU compiles each `dot` into its own tiled loop nest
 # (about 0.1 s apiece), while these fuse into one cheap reduction. Above _SMALL parameters the
 # O(m n²) Gram matrix goes back to a real matrix product.
 _SMALL = 16
 
 
-def gram(j: jax.Array) -> jax.Array:
-    """``jᵀ j`` for an ``(m, n)`` Jacobian."""
-    if j.shape[1] > _SMALL:
-        return j.T @ j
-    return jnp.sum(j[:, :, None] * j[:, None, :], axis=0)
+def gram(jt: jax.Array) -> jax.Array:
+    """The Gram matrix ``JᵀJ`` from the transposed Jacobian ``jt``, shape ``(n, m)``."""
+    if jt.shape[0] > _SMALL:
+        return jt @ jt.T
+    return jnp.sum(jt[:, None, :] * jt[None, :, :], axis=-1)
 
 
-def rmatvec(j: jax.Array, r: jax.Array) -> jax.Array:
-    """``jᵀ r``."""
-    return jnp.sum(j * r[:, None], axis=0)
+def rmatvec(jt: jax.Array, r: jax.Array) -> jax.Array:
+    """``Jᵀ r`` from the transposed Jacobian."""
+    return jnp.sum(jt * r[None, :], axis=-1)
 
 
 def matvec(a: jax.Array, x: jax.Array) -> jax.Array:
@@ -142,7 +143,7 @@ def lm_init(
     return LMState(
         x=x,
         residual=jnp.zeros(r.shape, dtype),
-        jacobian=jnp.zeros((*r.shape, x.shape[0]), dtype),
+        jacobian_t=jnp.zeros((x.shape[0], *r.shape), dtype),
         cost=jnp.asarray(jnp.inf, dtype),
         damping=jnp.asarray(damping, dtype),
         nu=jnp.asarray(2.0, dtype),
@@ -166,12 +167,13 @@ def lm_step(
     """One Levenberg–Marquardt iteration: a trial step, accepted or rejected (pure, jittable).
 
     On a state not yet evaluated (from :func:`lm_init`) it only evaluates the start. `vjac`,
-    if given, replaces ``value_and_jacobian(fun, ·)`` (a caller that knows its structure).
+    if given, replaces ``value_and_jacobian(fun, ·)`` (a caller that knows its structure); it
+    returns the residual and the transposed Jacobian ``(n, m)``.
     """
     s = state
     first = ~jnp.isfinite(s.cost)
-    jtj = gram(s.jacobian)
-    g = rmatvec(s.jacobian, s.residual)
+    jtj = gram(s.jacobian_t)
+    g = rmatvec(s.jacobian_t, s.residual)
     # gtol: largest cosine between r and a column of J (MINPACK's test); an exact fit also stops.
     rnorm = jnp.sqrt(2.0 * s.cost)
     cosine = jnp.max(jnp.abs(g) / jnp.sqrt(jnp.maximum(jnp.diagonal(jtj), 1e-300)))
@@ -191,7 +193,7 @@ def lm_step(
     grow = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
     new_damping = jnp.where(accept, s.damping * grow, s.damping * s.nu)
     new_nu = jnp.where(accept, 2.0, 2.0 * s.nu)
-    diag_new = jnp.sum(j_new * j_new, axis=0)
+    diag_new = jnp.sum(j_new * j_new, axis=-1)
     new_scale = jnp.where(
         first, jnp.where(diag_new > 0, diag_new, 1.0), jnp.maximum(s.scale, diag_new)
     )
@@ -222,7 +224,7 @@ def lm_step(
     return LMState(
         x=pick(x_new, s.x),
         residual=pick(r_new, s.residual),
-        jacobian=jnp.where(accept, j_new, s.jacobian),
+        jacobian_t=jnp.where(accept, j_new, s.jacobian_t),
         cost=pick(cost_new, s.cost),
         damping=jnp.where(keep, s.damping, new_damping),
         nu=jnp.where(keep, s.nu, new_nu),
@@ -251,7 +253,8 @@ def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
     d = jnp.sqrt(jnp.diagonal(a))
     d = jnp.where(d > 0, d, 1.0)
     w, v = jnp.linalg.eigh(a / jnp.outer(d, d))
-    return matvec(v, rmatvec(v, b / d) / w) / d
+    coef = jnp.sum(v * (b / d)[:, None], axis=0) / w  # Vᵀ (b / d) / w
+    return matvec(v, coef) / d
 
 
 def _check_tolerances(fn: str, **tols: Any) -> None:
@@ -321,7 +324,7 @@ def least_squares(
         params=unravel(state.x),
         cost=state.cost,
         residual=state.residual,
-        jacobian=state.jacobian,
+        jacobian=state.jacobian_t.T,
         steps=state.step,
         nfev=state.nfev,
         status=status,

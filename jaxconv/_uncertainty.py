@@ -42,9 +42,9 @@ class Uncertainty(NamedTuple):
     dof: int
 
 
-def _inverse_information(jacobian: jax.Array) -> jax.Array:
+def _inverse_information(jacobian_t: jax.Array) -> jax.Array:
     """``(JᵀJ)⁻¹``, equilibrated by its diagonal first (parameters of very different scales)."""
-    return spd_inverse(gram(jacobian))
+    return spd_inverse(gram(jacobian_t))
 
 
 def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: int) -> Uncertainty:
@@ -63,28 +63,28 @@ def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: in
 
 
 def information(model, params, image, border, boundary, method):
-    """Prediction on the interior and its Jacobian over the flattened parameters."""
+    """Prediction on the interior and its transposed Jacobian ``(n, m)``."""
     return forward_and_jacobian(model, params, image, border, boundary, method)
 
 
 def uncertainty_from(model, params, image, target, border, boundary, method, noise_std=None):
     """The shared computation (jittable): estimated s when `noise_std` is None."""
-    pred, jacobian = information(model, params, image, border, boundary, method)
-    m, n = jacobian.shape
+    pred, jacobian_t = information(model, params, image, border, boundary, method)
+    n, m = jacobian_t.shape
     dof = max(m - n, 1)
     if noise_std is None:
         resid = pred - jnp.ravel(forward_target(target, border))
         noise_std = jnp.sqrt(jnp.sum(resid * resid) / dof)
-    cov = noise_std**2 * _inverse_information(jacobian)
+    cov = noise_std**2 * _inverse_information(jacobian_t)
     return propagate(model, params, cov, noise_std, dof)
 
 
-def from_jacobian(model: Model, params: Any, jacobian: jax.Array, residual: jax.Array):
-    """Standard errors from a Jacobian and residual already at hand (e.g. an LM solver's)."""
-    m, n = jacobian.shape
+def from_jacobian(model: Model, params: Any, jacobian_t: jax.Array, residual: jax.Array):
+    """Standard errors from a (transposed) Jacobian and residual at hand (an LM solver's)."""
+    n, m = jacobian_t.shape
     dof = max(m - n, 1)
     noise_std = jnp.sqrt(jnp.sum(residual * residual) / dof)
-    cov = noise_std**2 * _inverse_information(jacobian)
+    cov = noise_std**2 * _inverse_information(jacobian_t)
     return propagate(model, params, cov, noise_std, dof)
 
 
@@ -188,9 +188,9 @@ def cramer_rao_bound(
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
 def _jitted(model, border, boundary, method, params, image, target, noise_std):
     """Both public functions in one compiled program: ``noise_std <= 0`` means "estimate it"."""
-    pred, jacobian = information(model, params, image, border, boundary, method)
-    m, n = jacobian.shape
+    pred, jacobian_t = information(model, params, image, border, boundary, method)
+    n, m = jacobian_t.shape
     dof = max(m - n, 1)
     resid = pred - jnp.ravel(forward_target(target, border))
     s = jnp.where(noise_std > 0, noise_std, jnp.sqrt(jnp.sum(resid * resid) / dof))
-    return propagate(model, params, s**2 * _inverse_information(jacobian), s, dof)
+    return propagate(model, params, s**2 * _inverse_information(jacobian_t), s, dof)
