@@ -2,9 +2,11 @@
 
 Timings follow one protocol for every implementation: call once (for JAX this compiles and warms
 up), then time ``repeats`` calls, each ended by ``jax.block_until_ready`` (a no-op on NumPy
-results), and report the median. Implementations whose warm-up call takes longer than
-``slow_s`` are timed fewer times (at least twice), so that a slow peer does not stall the run;
-their records say how many repeats they got.
+results), and report the median. The implementations compared in one table are timed
+*interleaved* (round r times every implementation once), so that a change in machine load
+affects them alike and their ratios stay meaningful. Implementations whose warm-up call takes
+longer than ``slow_s`` are timed only twice, so that a slow peer does not stall the run; their
+records say how many repeats they got.
 """
 
 from __future__ import annotations
@@ -99,6 +101,35 @@ def time_call(fn: Callable[[], Any], repeats: int, slow_s: float) -> dict[str, A
         "max_ms": max(ms),
         "repeats": n,
         "warmup_s": warm,
+    }
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], repeats: int, slow_s: float
+) -> dict[str, dict[str, Any]]:
+    """`time_call` for several implementations at once, interleaving their timed calls."""
+    warm = {}
+    for name, fn in fns.items():
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        warm[name] = time.perf_counter() - start
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for r in range(repeats):
+        for name, fn in fns.items():
+            if warm[name] >= slow_s and r >= 2:
+                continue
+            start = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append(1e3 * (time.perf_counter() - start))
+    return {
+        name: {
+            "median_ms": statistics.median(ms),
+            "min_ms": min(ms),
+            "max_ms": max(ms),
+            "repeats": len(ms),
+            "warmup_s": warm[name],
+        }
+        for name, ms in times.items()
     }
 
 

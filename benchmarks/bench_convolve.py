@@ -20,7 +20,8 @@ default; for a like-for-like comparison it is given the flipped kernel and ``BOR
 centre, then matches scipy's centring for odd and even sizes). Every output is checked against a
 float64 ``scipy.signal.fftconvolve`` reference and the error is recorded.
 
-All JAX functions are jitted, warmed up and timed with ``block_until_ready``; times are medians.
+All JAX functions are jitted, warmed up and timed with ``block_until_ready``; times are medians,
+and the entries of one table are timed interleaved (see ``_bench.py``).
 The library sets no XLA flags; run it as a user would (``XLA_FLAGS`` is recorded if set).
 
 Usage::
@@ -128,14 +129,17 @@ def jaxconv_entries(x: np.ndarray, k: np.ndarray, quick: bool) -> dict[str, Any]
 def run_case(n: int, name: str, k: np.ndarray, args: Any, rng: np.random.Generator) -> dict:
     x = rng.standard_normal((n, n)).astype(np.float32)
     ref = ss.fftconvolve(x.astype(np.float64), k.astype(np.float64), mode="same")
-    entries: dict[str, dict] = {}
     impls = {name_: (fn, None) for name_, fn in peers(x, k).items()}
     impls.update(jaxconv_entries(x, k, args.quick))
+    fns = {impl: fwd for impl, (fwd, _) in impls.items()}
+    fns.update({f"{impl} grad": grad for impl, (_, grad) in impls.items() if grad is not None})
+    timed = _bench.time_interleaved(fns, args.repeats, args.slow_s)
+    entries: dict[str, dict] = {}
     for impl, (fwd, grad) in impls.items():
-        rec = _bench.time_call(fwd, args.repeats, args.slow_s)
+        rec = timed[impl]
         rec["rel_error"] = _bench.rel_error(fwd(), ref)
         if grad is not None:
-            rec["grad"] = _bench.time_call(grad, args.repeats, args.slow_s)
+            rec["grad"] = timed[f"{impl} grad"]
             rec["grad_over_forward"] = rec["grad"]["median_ms"] / rec["median_ms"]
         entries[impl] = rec
     auto = jaxconv.choose_method(x, k, "same")

@@ -24,7 +24,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import _bench
@@ -75,12 +75,10 @@ def run_size(n: int, args: Any, rng: np.random.Generator) -> list[dict]:
     results = []
     for name, entry in cases(x).items():
         ref = entry.pop("ref")
-        rec: dict[str, Any] = {"size": n, "filter": name, "entries": {}}
+        rec: dict[str, Any] = {"size": n, "filter": name}
+        rec["entries"] = _bench.time_interleaved(entry, args.repeats, args.slow_s)
         for impl, fn in entry.items():
-            fn: Callable[[], Any]
-            t = _bench.time_call(fn, args.repeats, args.slow_s)
-            t["rel_error"] = _bench.rel_error(fn(), ref)
-            rec["entries"][impl] = t
+            rec["entries"][impl]["rel_error"] = _bench.rel_error(fn(), ref)
         med = {k: v["median_ms"] for k, v in rec["entries"].items()}
         if "jaxconv" in med:
             rec["jaxconv_over_cv2"] = med["jaxconv"] / med["cv2"]

@@ -40,8 +40,6 @@ __all__ = [
 
 METHODS = ("auto", "direct", "shift", "separable", "fft", "oa")
 _UNROLL_TAPS = 256  # shift unrolls kernels up to this many taps into one fused loop
-_CACHE_BYTES = 32 * 1024  # the rows one 1-D shift pass along a leading axis reads
-_BLOCK = 256  # column block (samples) for long 1-D shifts along a leading axis
 
 
 # --- the methods (x and w share a dtype and a rank; `axes` are the correlated axes) ------------
@@ -111,10 +109,11 @@ def _tree_sum(terms: list[jax.Array]) -> jax.Array:
 def shift(x: jax.Array, w: jax.Array, axes: Sequence[int]) -> jax.Array:
     """Fused shift-multiply-add: one term per kernel tap, summed in one loop over the output.
 
-    Works in place on any `axes`: shifting along a leading axis moves whole contiguous rows.
+    Works in place on any `axes`. Along a leading axis each output row reads `taps` whole input
+    rows; once those fall out of L1/L2 (2048-float rows: from ~9 taps on) the pass runs several
+    times slower than along the last axis (measured 4-8x for 9-65 taps on 2048²). Cutting the
+    columns into blocks did not help reliably, as XLA re-laid the blocks out or split the loop.
     """
-    if len(axes) == 1 and _column_blocks(x, w, axes[0]) > 1:
-        return _shift_column_blocks(x, w, axes[0])
     # The barrier materialises the (boundary-extended) input first: fused into the loop, XLA:CPU
     # evaluated the padding per tap and element and ran up to 10x slower at 2048².
     x = lax.optimization_barrier(x)
@@ -133,36 +132,6 @@ def shift(x: jax.Array, w: jax.Array, axes: Sequence[int]) -> jax.Array:
         acc = jnp.zeros(_out_shape(x.shape, w.shape, axes), x.dtype)
         return lax.fori_loop(0, w.shape[first], row, acc)
     return _shift_terms(x, w, axes, out)
-
-
-def _column_blocks(x: jax.Array, w: jax.Array, axis: int) -> int:
-    """How many column blocks a long 1-D `shift` along a leading `axis` should be cut into.
-
-    Each output row reads `taps` input rows; once those no longer fit in L2 (e.g. 65 taps of
-    2048-float rows, 520 kB) every load misses and the pass ran 8x slower than along the last
-    axis. Cutting the trailing axes into blocks of ``_BLOCK`` samples keeps the rows a pass
-    needs in cache, at the price of two block transposes.
-    """
-    inner = math.prod(x.shape[axis + 1 :])
-    fits = w.shape[axis] * inner * x.dtype.itemsize <= _CACHE_BYTES
-    if fits or inner < 2 * _BLOCK or any(s != 1 for s in w.shape[axis + 1 :]):
-        return 1
-    return -(-inner // _BLOCK)
-
-
-def _shift_column_blocks(x: jax.Array, w: jax.Array, axis: int) -> jax.Array:
-    trailing = x.shape[axis + 1 :]
-    blocks = _column_blocks(x, w, axis)
-    x = x.reshape((*x.shape[: axis + 1], -1))
-    x = jnp.pad(x, [(0, 0)] * (axis + 1) + [(0, blocks * _BLOCK - x.shape[-1])])
-    x = x.reshape((*x.shape[:-1], blocks, _BLOCK))
-    x = jnp.moveaxis(x, -2, axis)  # (..., blocks, n, _BLOCK): each block's rows are contiguous
-    w = w.reshape((*w.shape[:axis], 1, w.shape[axis], 1))
-    # The barrier keeps XLA from folding the transpose back into the pass's loop order.
-    out = lax.optimization_barrier(shift(x, w, (axis + 1,)))
-    out = jnp.moveaxis(out, axis, -2)
-    out = out.reshape((*out.shape[:-2], blocks * _BLOCK))[..., : math.prod(trailing)]
-    return out.reshape((*out.shape[: axis + 1], *trailing))
 
 
 def _shift_terms(x: jax.Array, w: jax.Array, axes: Sequence[int], out: Sequence[int]):
