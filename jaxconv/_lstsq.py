@@ -23,6 +23,7 @@ decrease of the cost, `xtol` on the relative step, `gtol` on the cosine between 
 each Jacobian column.
 """
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -368,7 +369,7 @@ def concrete_int(x: Any) -> int | None:
     return int(value) if value.ndim == 0 else None
 
 
-@jax.jit(static_argnums=(0, 3, 4, 5, 6, 7, 8))
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 5, 6, 7, 8))
 def _solve(fun, x0, args, max_steps, ftol, xtol, gtol, damping, jac):
     fun = _bind(fun, args)
 

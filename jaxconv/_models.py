@@ -36,13 +36,9 @@ def _tupled(value: Any) -> Any:
     if value is None:
         return None
     arr = np.asarray(value, dtype=float)
-    return (
-        arr.tolist()
-        if arr.ndim == 0
-        else tuple(map(_tupled, arr))
-        if arr.ndim > 1
-        else tuple(arr.tolist())
-    )
+    if arr.ndim == 0:
+        return float(arr)
+    return tuple(_tupled(row) for row in arr) if arr.ndim > 1 else tuple(arr.tolist())
 
 
 class Model:
@@ -51,6 +47,7 @@ class Model:
     learning_rate: float = 0.05  # the default Adam schedule's peak, in parameter units
 
     def init(self, image: jax.Array, target: jax.Array, key: jax.Array) -> Any:
+        """Starting parameters for one (image, target) pair (traceable: batched fits vmap it)."""
         raise NotImplementedError
 
     def derived(self, params: Any) -> dict[str, jax.Array]:

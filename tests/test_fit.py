@@ -10,6 +10,7 @@ import pytest
 import scipy.ndimage as ndi
 import scipy.signal
 import scipy.stats
+from jax.test_util import check_grads
 
 import jaxconv
 
@@ -90,6 +91,18 @@ def test_fit_gaussian_tiles_maps_a_spatially_varying_blur():
         assert rel_err(res.covariance[i, 0], cov_a) <= 1e-6
         assert rel_err(res.covariance[i, 1], cov_b) <= 1e-6
     np.testing.assert_array_equal(res.centers[1, 0], [95.5, 31.5])
+
+
+def test_loss_gradient_of_a_gaussian_blur_matches_finite_differences():
+    # The gradient Adam follows, through the kernel and the convolution, against numerical
+    # differences (jax.test_util.check_grads), in float64.
+    x, y = X[:24, :24], scipy_blur(X[:24, :24], SEED_COV, 4)
+    model = jaxconv.GaussianBlur(radius=4, shift=True, gain=True)
+    cfg = jaxconv._fit_step.Config(model, "grad", None, "mse", 1, 0.0, (4, 4), "symm", "auto",
+                                   1, False)  # fmt: skip
+    p = model.params_from(np.array([[1.2, 0.3], [0.3, 0.8]]), gain=0.9, mean=[0.1, -0.2])
+    loss = jax.jit(lambda p: jaxconv._fit_step.loss_value(cfg, p, x, y))
+    check_grads(loss, (p,), order=1, modes=("rev",))
 
 
 # --- free-form kernels and edge filters ---------------------------------------------------------
