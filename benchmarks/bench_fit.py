@@ -265,7 +265,7 @@ def print_results(single: dict, batch: dict) -> None:
     _bench.print_table("Gaussian blur fits, float64 (compile excluded from medians)", header, rows)
     ok = single["target <= 0.5x scipy"]
     print(
-        f"\n256² pair: jaxconv.fit / best scipy = {single['jaxconv_over_scipy']:.3f} "
+        f"\n{single['size']}² pair: jaxconv.fit / best scipy = {single['jaxconv_over_scipy']:.3f} "
         f"(target <= 0.5: {'yes' if ok else 'NO'}); fit_gaussian / best scipy = "
         f"{single['fit_gaussian_over_scipy']:.3f}"
     )
@@ -282,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="64 tiles, few repeats")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tiles", type=int, default=None, help="tiles in the batch (256)")
+    parser.add_argument("--size", type=int, default=256, help="side of the single pair (256)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--slow-s", type=float, default=5.0)
     args = parser.parse_args(argv)
@@ -291,12 +292,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     host = _bench.machine()
     print(f"jaxconv {jaxconv.__version__}, jax {jax.__version__}, {jax.devices()[0]}")
-    single = bench_single(256, args)
+    single = bench_single(args.size, args)
     batch = bench_batch(args.tiles, 64, args, rng)
     print_results(single, batch)
     payload = {
         "benchmark": "bench_fit",
         "config": {
+            "size": args.size,
             "quick": args.quick,
             "seed": args.seed,
             "tiles": args.tiles,

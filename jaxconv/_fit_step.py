@@ -284,13 +284,7 @@ def compiled(fn: Callable, static: Any, *args: Any) -> tuple[Callable, float]:
         _COMPILED.move_to_end(key)
         return _COMPILED[key], 0.0
     t0 = time.perf_counter()
-    lowered = jax.jit(fn, static_argnums=0).lower(static, *args)
-    t1 = time.perf_counter()
-    exe = lowered.compile()
-    import os
-
-    if os.environ.get("JAXCONV_DEBUG"):
-        print(fn.__name__, "lower", t1 - t0, "compile", time.perf_counter() - t1)
+    exe = jax.jit(fn, static_argnums=0).lower(static, *args).compile()
     _COMPILED[key] = exe
     if len(_COMPILED) > _CACHE_SIZE:
         _COMPILED.popitem(last=False)
