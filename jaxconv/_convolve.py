@@ -488,9 +488,12 @@ def choose_method(
 
     The model is per backend. On CPU it estimates the run time of each method from its work (taps
     × outputs for ``shift``/``direct``, ``N log N`` for ``fft`` and for the blocks of ``oa``, the
-    sum of 1-D lengths × rank for ``separable``) with constants fitted to
-    ``benchmarks/bench_convolve.py`` and takes the cheapest; ``separable`` is a candidate only for
-    concrete kernels of low numerical rank. On GPU (cuDNN) and TPU (MXU) it uses ``direct`` up to
+    sum of 1-D lengths × rank for ``separable``) with constants fitted by
+    ``benchmarks/calibrate_methods.py`` (documented in ``jaxconv/_cost.py``: FFT costs grow for
+    transforms larger than cache, ``oa`` works in bands of rows) and takes the cheapest;
+    ``separable`` is a candidate only for concrete kernels of low numerical rank. The kernel
+    gradient is itself a valid correlation and gets its own method from the same model.
+    On GPU (cuDNN) and TPU (MXU) it uses ``direct`` up to
     1024 (GPU) or 4096 (TPU) taps and ``fft`` beyond.
 
     Args:
