@@ -277,8 +277,10 @@ def compiled(fn: Callable, static: Any, *args: Any) -> tuple[Callable, float]:
     """``jax.jit(fn)`` compiled ahead of time for these argument types; and the compile time."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
     avals = tuple(
-        (jnp.shape(v), jnp.result_type(v), getattr(v, "weak_type", False)) for v in leaves
-    )
+        (jnp.shape(v), jnp.result_type(v), getattr(v, "weak_type", False),
+         getattr(v, "sharding", None))
+        for v in leaves
+    )  # fmt: skip
     key = (fn, static, treedef, avals)
     if key in _COMPILED:
         _COMPILED.move_to_end(key)

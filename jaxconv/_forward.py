@@ -22,8 +22,8 @@ def check_data(fn: str, image: Any, target: Any = None, *, batched: bool = False
         if value is None:
             arrays.append(None)
             continue
-        try:
-            arr = np.asarray(value)
+        try:  # a jax.Array stays where it is, so a sharded batch keeps its layout
+            arr = value if isinstance(value, jax.Array) else np.asarray(value)
         except (TypeError, ValueError) as err:
             raise TypeError(
                 f"{fn}: `{name}` must be an array of numbers; got {type(value)}."
@@ -35,7 +35,8 @@ def check_data(fn: str, image: Any, target: Any = None, *, batched: bool = False
         if arr.ndim < 1 + batched or arr.size == 0:
             what = "a non-empty batch (B, ...)" if batched else "a non-empty array"
             raise ValueError(f"{fn}: `{name}` must be {what}; got shape {arr.shape}.")
-        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        xp = jnp if isinstance(arr, jax.Array) else np
+        bad = int(arr.size - xp.count_nonzero(xp.isfinite(arr)))
         if bad:
             raise ValueError(
                 f"{fn}: `{name}` must be finite; got {bad} non-finite values (NaN or inf)."
@@ -47,7 +48,10 @@ def check_data(fn: str, image: Any, target: Any = None, *, batched: bool = False
             f"{fn}: `image` and `target` must have the same shape; got {x.shape} and {y.shape}."
         )
     dtype = jnp.result_type(*(a for a in arrays if a is not None), float)
-    return tuple(None if a is None else jnp.asarray(a, dtype) for a in arrays)
+    return tuple(
+        None if a is None else a.astype(dtype) if isinstance(a, jax.Array) else jnp.asarray(a, dtype)
+        for a in arrays
+    )
 
 
 def check_model(fn: str, model: Any) -> Model:

@@ -323,11 +323,7 @@ def _fit_batch_twin(single: Callable) -> Callable:
     devices as divide the batch) and the vectorised fit is compiled for that layout, so each
     device fits its own pairs; the pairs are independent, so the result is that of
     :func:`jaxconv.fit_batch`. Arguments are its own, plus `mesh` and `spec` (a PartitionSpec of
-    the batch axis and, optionally, others).
-
-    Note:
-      The fit keeps the layout only where ``jaxconv.fit_batch`` passes its inputs' sharding on
-      to the compiled step; otherwise it runs, with the same result, on one device.
+    the batch axis and, optionally, others). The returned parameters keep that layout.
     """
     return fit_batch
 

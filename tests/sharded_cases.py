@@ -259,11 +259,6 @@ def test_fit_batch_recovers_sobel_on_every_device():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="jaxconv.fit_batch converts its inputs to host arrays (_forward.check_data), so the "
-    "fit runs on one device; remove this mark once it keeps the inputs' sharding",
-)
 def test_fit_batch_keeps_the_pairs_on_their_devices():
     x = np.random.default_rng(14).random((8, 12, 12))
     y = np.stack([ndi.sobel(v, -1) for v in x])
