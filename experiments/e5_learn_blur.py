@@ -62,15 +62,10 @@ def _summary(result: Any, truth: np.ndarray, scale: float = 1.0) -> dict[str, An
     return out
 
 
-def _xy(cov: Any) -> np.ndarray:
-    """jaxconv orders covariance axes as the array's (row y, column x); jaxconv.plot as (x, y)."""
-    return np.asarray(cov)[..., ::-1, ::-1]
-
-
 def _entries_covariance(result: Any) -> np.ndarray:
-    """3×3 covariance of the fitted (Σxx, Σxy, Σyy) (x = columns), by the delta method."""
+    """3×3 covariance of the fitted (Σ₀₀, Σ₀₁, Σ₁₁) (row, column order), by the delta method."""
     x, unravel = ravel_pytree(result.params)
-    rows, cols = np.array([1, 0, 0]), np.array([1, 1, 0])
+    rows, cols = np.array([0, 0, 1]), np.array([0, 1, 1])
     jac = np.asarray(jax.jacfwd(lambda v: unravel(v).covariance[rows, cols])(x))
     return jac @ np.asarray(result.uncertainty.covariance) @ jac.T
 
@@ -149,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     kernels, preds, covs = (np.stack(v) for v in zip(*out, strict=True))
     gif = jplot.animate_fit(
         kernels, preds, target, run.out / "learn_blur.gif", fps=6, dpi=60,
-        losses=slow.history[frames], covs=_xy(covs), true_cov=_xy(COV),
+        losses=slow.history[frames], covs=covs, true_cov=COV,
     )  # fmt: skip
     run.add_file(gif)
 
@@ -158,13 +153,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                      ax=axes[0])  # fmt: skip
     axes[0].set_title("loss (MSE) per step")
     noisy = fits["noisy"]
-    jplot.covariance_comparison(_xy(COV), _xy(summaries["noisy"]["covariance"]),
+    jplot.covariance_comparison(COV, summaries["noisy"]["covariance"],
                                 stderr_cov=_entries_covariance(noisy), ax=axes[1])  # fmt: skip
     axes[1].set_title(f"noisy target (s = {NOISE}): true vs recovered, 95% band")
-    axes[1].invert_yaxis()  # rows grow downwards, as in the kernel images
     jplot.kernel(np.asarray(slow.model.kernel(slow.params)), ax=axes[2],
                  title="learned kernel (Adam from σ = 2)")  # fmt: skip
-    jplot.covariance_ellipse(_xy(COV), ax=axes[2], edgecolor="k", label="true Σ")
+    jplot.covariance_ellipse(COV, ax=axes[2], edgecolor="k", label="true Σ")
     axes[2].set(xlim=(-5, 5), ylim=(5, -5))
     fig.tight_layout()
     run.savefig(fig, "learn_blur.png")

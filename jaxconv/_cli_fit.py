@@ -156,13 +156,12 @@ def _figure(model: str, res: Any, truth: dict[str, Any], path: Path) -> None:
     jplot.loss_curve(loss, ax=axes[0], log=bool(np.all(loss > 0)))
     jplot.kernel(np.asarray(res.model.kernel(res.params)), ax=axes[1], title="fitted kernel")
     if model == "gaussian":
-        cov = np.asarray(res.derived["covariance"])[::-1, ::-1]  # jaxconv.plot draws (x, y)
+        cov = np.asarray(res.derived["covariance"])
         if "covariance" in truth:
-            jplot.covariance_comparison(truth["covariance"][::-1, ::-1], cov, ax=axes[2])
+            jplot.covariance_comparison(truth["covariance"], cov, ax=axes[2])
         else:
             jplot.covariance_ellipse(cov, ax=axes[2], label="fitted")
             axes[2].set_title("fitted covariance (2σ)")
-        axes[2].invert_yaxis()  # rows grow downwards, as in the kernel image beside it
     elif "kernel" in truth:
         jplot.kernel(truth["kernel"], ax=axes[2], title="true kernel")
     fig.tight_layout()

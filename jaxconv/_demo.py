@@ -85,8 +85,9 @@ def _seed_1d(ctx: _Context) -> dict[str, Any]:
 
 def _convolution_gif(ctx: _Context) -> None:
     """The seed's animation: a box slides over an impulse response; the overlap is the output."""
-    from matplotlib.animation import FuncAnimation, PillowWriter
     from matplotlib.figure import Figure
+
+    import jaxconv.plot as jplot
 
     tau = np.linspace(-4, 6, 501)
     dt = tau[1] - tau[0]
@@ -101,7 +102,7 @@ def _convolution_gif(ctx: _Context) -> None:
 
     fig = Figure(figsize=(6, 3.2), dpi=60)
     ax = fig.subplots()
-    ax.plot(tau, box, "C0", label="f(τ): box")
+    (fixed,) = ax.plot(tau, box, "C0", label="f(τ): box")
     (moving,) = ax.plot([], [], "C1", label="g(t − τ): impulse response")
     (trace,) = ax.plot([], [], "k", lw=2, label="(f * g)(t)")
     (marker,) = ax.plot([], [], "ko")
@@ -121,10 +122,9 @@ def _convolution_gif(ctx: _Context) -> None:
         trace.set_data(t_out[upto], full[upto])
         marker.set_data([t], [np.interp(t, t_out, full)])
         ax.set_title(f"t = {t:+.1f}: shaded area = (f * g)(t)")
-        return []
+        return [shade[0], fixed, moving, trace, marker, ax.title]  # the box is drawn over the shade
 
-    path = ctx.out / "01_convolution.gif"
-    FuncAnimation(fig, update, frames=len(frames)).save(path, writer=PillowWriter(fps=8))
+    path = jplot.save_gif(fig, update, len(frames), ctx.out / "01_convolution.gif", fps=8)
     ctx.files[path.name] = "the seed's animation: a box convolved with an impulse response"
 
 
@@ -202,11 +202,6 @@ def _frames(n_steps: int, n_frames: int) -> np.ndarray:
     return np.union1d(idx, [0, n_steps])
 
 
-def _xy(cov: Any) -> np.ndarray:
-    """A covariance in jaxconv's (row y, column x) order, as jaxconv.plot's (x, y) order."""
-    return np.asarray(cov)[::-1, ::-1]
-
-
 def _at(tree: Any, i: int) -> Any:
     return jax.tree_util.tree_map(lambda v: v[i], tree)
 
@@ -236,20 +231,18 @@ def _learn_blur(ctx: _Context) -> dict[str, Any]:
         return k, jaxconv.convolve(ctx.photo, k, mode="same")[crop], p.covariance
 
     kernels, preds, covs = (np.stack(v) for v in zip(*[frame(p) for p in params], strict=True))
-    covs = covs[:, ::-1, ::-1]  # jaxconv orders axes (y, x); jaxconv.plot draws (x, y)
     ry, rx = (min(r, 6) for r in res.radius)  # show the centre: the true kernel is small
     cy, cx = res.radius
     kernels = kernels[:, cy - ry : cy + ry + 1, cx - rx : cx + rx + 1]
     jplot.animate_fit(kernels, preds, target[crop], ctx.out / "05_learn_blur.gif", fps=5, dpi=50,
-                      losses=res.history[frames], covs=covs, true_cov=_xy(cov))  # fmt: skip
+                      losses=res.history[frames], covs=covs, true_cov=cov)  # fmt: skip
     ctx.files["05_learn_blur.gif"] = "a Gaussian blur being learned with Adam (kernel, ellipse)"
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     jplot.loss_curve(np.maximum(res.history, 1e-300), ax=axes[0])
     axes[0].set_title("loss (Adam, from σ = 2 px)")
-    jplot.covariance_comparison(_xy(cov), _xy(learned), ax=axes[1])
+    jplot.covariance_comparison(cov, learned, ax=axes[1])
     axes[1].set_title("covariance: true vs learned")
-    axes[1].invert_yaxis()  # rows grow downwards, as in the kernel image beside it
     r = 4
     jplot.kernel(np.asarray(res.model.kernel(res.params))[
         res.radius[0] - r : res.radius[0] + r + 1, res.radius[1] - r : res.radius[1] + r + 1

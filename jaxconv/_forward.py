@@ -48,10 +48,9 @@ def check_data(fn: str, image: Any, target: Any = None, *, batched: bool = False
             f"{fn}: `image` and `target` must have the same shape; got {x.shape} and {y.shape}."
         )
     dtype = jnp.result_type(*(a for a in arrays if a is not None), float)
-    return tuple(
-        None if a is None else a.astype(dtype) if isinstance(a, jax.Array) else jnp.asarray(a, dtype)
-        for a in arrays
-    )
+    # astype keeps a jax.Array's sharding (a batch spread over devices stays spread).
+    cast = [a.astype(dtype) if isinstance(a, jax.Array) else a for a in arrays]
+    return tuple(None if a is None else jnp.asarray(a, dtype) for a in cast)
 
 
 def check_model(fn: str, model: Any) -> Model:

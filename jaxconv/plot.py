@@ -2,9 +2,11 @@
 
 Every function accepts numpy or JAX arrays, draws on the ``ax=`` it is given or on a new figure,
 and returns what it drew on; none calls ``plt.show`` or selects a backend. Kernel images use
-centred pixel offsets as coordinates (column offset ``x``, row offset ``y``), so a covariance
-``[[Sxx, Sxy], [Sxy, Syy]]`` in pixel units can be drawn over its kernel with
-:func:`covariance_ellipse`.
+centred pixel offsets as coordinates (column offset ``x`` to the right, row offset ``y``
+downwards, as the array is shown). Covariances and means are given in jaxconv's own axis order,
+(row, column), as :func:`jaxconv.fit_gaussian` returns them and :func:`jaxconv.gaussian_kernel`
+takes them, so a fitted covariance can be drawn over its kernel with :func:`covariance_ellipse`
+as it is.
 
 Examples:
     >>> import numpy as np
@@ -16,21 +18,21 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.animation import FuncAnimation, PillowWriter
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, PathPatch
 from matplotlib.path import Path as MplPath
 
-from jaxconv._io import set_default_mode
+from jaxconv._io import _write_atomic
 
 __all__ = [
     "animate_fit",
@@ -41,6 +43,7 @@ __all__ = [
     "images",
     "kernel",
     "loss_curve",
+    "save_gif",
 ]
 
 
@@ -112,10 +115,16 @@ def _scale(n_std: float, confidence: float | None, fn: str) -> float:
 
 
 def _geometry(c: np.ndarray, s: float) -> tuple[float, float, float]:
-    """Width, height and angle (degrees) of the ``s``-sigma ellipse of covariance ``c``."""
-    vals, vecs = np.linalg.eigh(c)  # ascending: the last eigenvector is the major axis
+    """Width, height and angle (degrees from +x) of the `s`-sigma ellipse of a (row, col) `c`."""
+    vals, vecs = np.linalg.eigh(c[::-1, ::-1])  # (x, y) order; the last eigenvector: major axis
     angle = math.degrees(math.atan2(vecs[1, 1], vecs[0, 1]))
     return 2 * s * math.sqrt(max(vals[1], 0.0)), 2 * s * math.sqrt(max(vals[0], 0.0)), angle
+
+
+def _rows_down(ax: Axes) -> None:
+    """Row offsets grow downwards, as in :func:`kernel`'s images."""
+    if not ax.yaxis_inverted():
+        ax.invert_yaxis()
 
 
 def covariance_ellipse(
@@ -128,15 +137,18 @@ def covariance_ellipse(
 ) -> Axes:
     """Draws the ellipse ``(p - mean)ᵀ cov⁻¹ (p - mean) = s²`` of a 2x2 covariance.
 
-    With eigenvalues ``λ₁ ≥ λ₂`` and leading eigenvector ``v₁`` (``numpy.linalg.eigh``), the
-    ellipse has width ``2 s √λ₁``, height ``2 s √λ₂`` and angle ``atan2(v₁y, v₁x)``. ``s`` is
-    ``n_std``, or, if ``confidence`` is given, ``√(-2 ln(1 - confidence))`` so that the ellipse
-    holds that probability mass of a Gaussian.
+    ``cov`` and ``mean`` are in jaxconv's axis order (row ``y``, column ``x``), as
+    :func:`jaxconv.fit_gaussian` returns them; the ellipse is drawn with ``x`` across and ``y``
+    downwards (the axes' y axis is inverted if it is not already), so that it lies on the kernel
+    image :func:`kernel` shows. With eigenvalues ``λ₁ ≥ λ₂`` and leading eigenvector ``v₁`` of the
+    ``(x, y)`` covariance, the ellipse has width ``2 s √λ₁``, height ``2 s √λ₂`` and angle
+    ``atan2(v₁y, v₁x)``. ``s`` is ``n_std``, or, if ``confidence`` is given,
+    ``√(-2 ln(1 - confidence))`` so that the ellipse holds that probability mass of a Gaussian.
 
     Args:
-        cov: symmetric positive semi-definite ``(2, 2)`` matrix ``[[Sxx, Sxy], [Sxy, Syy]]``.
+        cov: symmetric positive semi-definite ``(2, 2)`` matrix ``[[Syy, Syx], [Sxy, Sxx]]``.
         ax: axes to draw on; a new figure if ``None``.
-        mean: centre of the ellipse.
+        mean: centre of the ellipse, ``(row, column)``.
         n_std: scale ``s`` in standard deviations.
         confidence: if given, overrides ``n_std`` with the radius holding this probability.
         **style: passed to ``matplotlib.patches.Ellipse`` (unfilled, colour ``C0`` by default).
@@ -148,8 +160,9 @@ def covariance_ellipse(
     w, h, angle = _geometry(c, _scale(n_std, confidence, "covariance_ellipse"))
     if ax is None:
         _, ax = plt.subplots()
+    _rows_down(ax)
     style = {"facecolor": "none", "edgecolor": "C0", "linewidth": 2, **style}
-    ax.add_patch(Ellipse(tuple(np.asarray(mean, float)), w, h, angle=angle, **style))
+    ax.add_patch(Ellipse(tuple(np.asarray(mean, float)[::-1]), w, h, angle=angle, **style))
     ax.autoscale_view()
     ax.set_aspect("equal", adjustable="box")
     return ax
@@ -166,17 +179,20 @@ def covariance_comparison(
 ) -> Axes:
     """Draws the true and the recovered covariance ellipses, and a confidence band for the latter.
 
-    ``stderr_cov`` is the 3x3 covariance of the estimates ``(Sxx, Sxy, Syy)``. The band is the
-    pointwise ``level`` interval of the fitted ellipse's radius ``r(φ) = s / √(uᵀ Σ⁻¹ u)`` in each
-    direction ``u = (cos φ, sin φ)``, from the delta method:
-    ``∂r/∂θ = (s/2) (uᵀΣ⁻¹u)^(-3/2) (w_x², 2 w_x w_y, w_y²)`` with ``w = Σ⁻¹u``.
+    Covariances, ``stderr_cov`` and ``mean`` are in jaxconv's axis order (row ``y``, column
+    ``x``) and drawn as :func:`covariance_ellipse` draws them. ``stderr_cov`` is the 3x3
+    covariance of the estimates ``(Σ₀₀, Σ₀₁, Σ₁₁) = (Syy, Syx, Sxx)``. The band is the pointwise
+    ``level`` interval of the fitted ellipse's radius ``r(φ) = s / √(uᵀ Σ⁻¹ u)`` in each direction
+    ``u = (cos φ, sin φ)`` of the ``(x, y)`` plane, from the delta method:
+    ``∂r/∂(Sxx, Sxy, Syy) = (s/2) (uᵀΣ⁻¹u)^(-3/2) (w_x², 2 w_x w_y, w_y²)`` with ``w = Σ⁻¹u``.
 
     Args:
         true_cov: ``(2, 2)`` covariance used to generate the data (solid black).
         fitted_cov: ``(2, 2)`` recovered covariance, positive definite (dashed).
-        stderr_cov: optional ``(3, 3)`` covariance of the ``(Sxx, Sxy, Syy)`` estimates.
+        stderr_cov: optional ``(3, 3)`` covariance of the ``(Syy, Syx, Sxx)`` estimates, e.g.
+            the delta-method covariance of a fit's ``covariance[[0, 0, 1], [0, 1, 1]]``.
         ax: axes to draw on; a new figure if ``None``.
-        mean: centre of the ellipses.
+        mean: centre of the ellipses, ``(row, column)``.
         n_std: ellipse scale ``s`` in standard deviations.
         level: coverage of the band.
 
@@ -189,16 +205,18 @@ def covariance_comparison(
         raise ValueError(f"{fn}: `fitted_cov` must be positive definite; got {f.tolist()}.")
     if ax is None:
         _, ax = plt.subplots()
-    m = np.asarray(mean, float)
+    _rows_down(ax)
+    m = np.asarray(mean, float)[::-1]  # (x, y) from here on
     if stderr_cov is not None:
         v = _real(stderr_cov, "stderr_cov", fn, (2,))
         if v.shape != (3, 3):
             raise ValueError(f"{fn}: `stderr_cov` must have shape (3, 3); got {v.shape}.")
         if not 0 < level < 1:
             raise ValueError(f"{fn}: `level` must be in (0, 1); got {level}.")
+        v = v[::-1, ::-1]  # of (Sxx, Sxy, Syy)
         phi = np.linspace(0, 2 * np.pi, 181)
         u = np.stack([np.cos(phi), np.sin(phi)])
-        w = np.linalg.solve(f, u)
+        w = np.linalg.solve(f[::-1, ::-1], u)
         q = np.sum(u * w, axis=0)  # uᵀ Σ⁻¹ u, one per direction
         r = n_std / np.sqrt(q)
         g = np.stack([w[0] ** 2, 2 * w[0] * w[1], w[1] ** 2])
@@ -214,8 +232,8 @@ def covariance_comparison(
         ax.add_patch(band)
     covariance_ellipse(t, ax, mean, n_std, edgecolor="k", label="true")
     covariance_ellipse(f, ax, mean, n_std, edgecolor="C1", linestyle="--", label="fitted")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
+    ax.set_xlabel("x (column offset)")
+    ax.set_ylabel("y (row offset)")
     ax.legend(loc="best")
     return ax
 
@@ -369,9 +387,10 @@ def animate_fit(
     """Writes a GIF of a fit: per frame, the kernel, the prediction and the target.
 
     Optional panels show the loss so far (``losses``, one value per frame) and the fitted
-    covariance ellipse (``covs``, shape ``(T, 2, 2)``) against ``true_cov``. Each frame is titled
-    with its index, so Pillow never merges identical frames and the GIF has exactly ``T`` frames.
-    The file is written to a temporary name in the same folder and renamed into place.
+    covariance ellipse (``covs``, shape ``(T, 2, 2)``, jaxconv's (row, column) order) against
+    ``true_cov``. Each frame is titled with its index, so Pillow never merges identical frames and
+    the GIF has exactly ``T`` frames. The file is written to a temporary name in the same folder
+    and renamed into place.
 
     Args:
         kernels_history: ``T`` kernels, each ``(n,)`` or ``(h, w)``.
@@ -380,7 +399,7 @@ def animate_fit(
         path: output ``.gif``.
         fps: frames per second.
         losses: optional ``(T,)`` loss at each frame.
-        covs: optional ``(T, 2, 2)`` fitted covariances.
+        covs: optional ``(T, 2, 2)`` fitted covariances, (row, column) order.
         true_cov: optional ``(2, 2)`` reference covariance, drawn when ``covs`` is given.
         n_std: ellipse scale in standard deviations.
         dpi: resolution; each panel is 3.2 inches square (lower it for smaller files).
@@ -428,33 +447,88 @@ def animate_fit(
         covariance_ellipse(covs_[0], axes[panel], n_std=n_std, edgecolor="C1", label="fitted")
         ellipse = axes[panel].patches[-1]
         r = 1.1 * n_std * math.sqrt(max(np.linalg.eigvalsh(c).max() for c in covs_))
-        axes[panel].set(xlim=(-r, r), ylim=(-r, r))  # fixed across frames
+        axes[panel].set(xlim=(-r, r), ylim=(r, -r))  # fixed across frames; rows downwards
         axes[panel].legend(loc="best")
     suptitle = fig.suptitle("")
     fig.tight_layout()
 
-    def update(i: int) -> list[Any]:
+    def update(i: int) -> list[Artist]:
         k_img.set_data(ks[i][None, :] if ks.ndim == 2 else ks[i])
         p_img.set_data(preds[i])
         suptitle.set_text(f"frame {i + 1}/{n}")
+        changed = [k_img, p_img, suptitle]
         if line is not None:
             line.set_data(np.arange(i + 1), extra["losses"][: i + 1])
+            changed.append(line)
         if ellipse is not None:
             w, h, angle = _geometry(extra["covs"][i], n_std)
             ellipse.set(width=w, height=h, angle=angle)
-        return []
+            changed.append(ellipse)
+        return changed
 
-    path = Path(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".gif")
-    os.close(fd)
-    try:
-        FuncAnimation(fig, update, frames=n, blit=False).save(tmp, writer=PillowWriter(fps=fps))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        set_default_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return save_gif(fig, update, n, path, fps)
+
+
+def save_gif(
+    fig: Figure,
+    update: Callable[[int], Sequence[Artist]],
+    n_frames: int,
+    path: str | os.PathLike[str],
+    fps: int = 5,
+) -> Path:
+    """Writes an animation of ``fig`` as a GIF, atomically, drawing only what changes per frame.
+
+    ``update(i)`` sets the figure to frame ``i`` and returns the artists it changed (or
+    created); everything else is drawn once, and each frame is that background with the changed
+    artists drawn over it (blitting). This is several times faster than matplotlib's
+    ``FuncAnimation`` + ``PillowWriter``, which redraw the whole figure per frame, and gives the
+    same pixels provided the changed artists stay inside the background's layout (fix axis limits
+    beforehand) and no unchanged artist other than their axes' spines is drawn over them (they and
+    the spines are drawn last, in z-order).
+    The figure is rendered with Agg, whatever the pyplot backend.
+
+    Args:
+        fig: the figure; its canvas is replaced by an Agg canvas.
+        update: ``i -> artists changed``, for ``i`` in ``range(n_frames)``.
+        n_frames: number of frames.
+        path: output ``.gif``.
+        fps: frames per second.
+
+    Returns:
+        ``path`` as a ``pathlib.Path``.
+    """
+    from PIL import Image  # matplotlib depends on Pillow
+
+    frames = [Image.fromarray(f) for f in _render(fig, update, n_frames)]
+    duration = int(1000 / fps)
+    return _write_atomic(path, lambda f: frames[0].save(
+        f, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0
+    ))  # fmt: skip
+
+
+def _render(fig: Figure, update: Callable[[int], Sequence[Artist]], n: int) -> list[np.ndarray]:
+    """The ``n`` frames of :func:`save_gif` as RGBA arrays."""
+
+    def drawn(changed: Sequence[Artist]) -> list[Artist]:
+        # The spines of their axes too: they are drawn over the axes' contents (an image's edge).
+        spines = [s for a in changed if a.axes is not None for s in a.axes.spines.values()]
+        out = list(dict.fromkeys([*changed, *spines]))
+        return sorted(out, key=lambda a: a.get_zorder())  # stable, as Axes.draw sorts
+
+    canvas = FigureCanvasAgg(fig)
+    artists = drawn(update(0))
+    for a in artists:
+        a.set_animated(True)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+    frames = []
+    for i in range(n):
+        artists = drawn(update(i)) if i else artists
+        canvas.restore_region(background)
+        for a in artists:
+            a.set_animated(True)
+            fig.draw_artist(a)
+        frames.append(np.array(canvas.buffer_rgba()))
+    for a in artists:
+        a.set_animated(False)
+    return frames

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, PathPatch
 from PIL import Image
@@ -86,18 +87,40 @@ def test_kernel_errors():
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("mean", [(0.0, 0.0), (1.5, -2.0)])
 def test_covariance_ellipse_matches_eigh(seed, mean):
-    cov = _random_cov(seed)
+    cov = _random_cov(seed)  # (row, column) order, like jaxconv's covariances
     ax = jplot.covariance_ellipse(jnp.asarray(cov), mean=mean, n_std=1.5)
     (ellipse,) = ax.patches
     vals, vecs = np.linalg.eigh(cov)
     assert ellipse.width == pytest.approx(2 * 1.5 * math.sqrt(vals[1]))
     assert ellipse.height == pytest.approx(2 * 1.5 * math.sqrt(vals[0]))
     major = np.array([math.cos(math.radians(ellipse.angle)), math.sin(math.radians(ellipse.angle))])
-    assert abs(major @ vecs[:, 1]) == pytest.approx(1.0)  # along the leading eigenvector
-    assert ellipse.center == pytest.approx(mean)
-    # Every drawn point sits at Mahalanobis distance n_std from the mean.
-    d = _ellipse_points(ellipse) - np.asarray(mean)
+    assert abs(major[::-1] @ vecs[:, 1]) == pytest.approx(1.0)  # along the leading eigenvector
+    assert ellipse.center == pytest.approx(mean[::-1])  # drawn at (x, y) = (column, row)
+    assert ax.yaxis_inverted()  # rows grow downwards, as in kernel images
+    # Every drawn point, read back as (row, column), sits at Mahalanobis distance n_std.
+    d = _ellipse_points(ellipse)[:, ::-1] - np.asarray(mean)
     np.testing.assert_allclose(np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d), 1.5**2)
+
+
+@pytest.mark.parametrize("cov", [[[4.0, 1.5], [1.5, 1.0]], [[1.0, -0.6], [-0.6, 3.0]]])
+def test_covariance_ellipse_lies_on_the_kernel_image(cov):
+    # The ellipse of a covariance drawn over the image of jaxconv.gaussian_kernel(cov): along its
+    # major axis the kernel must stay larger than along its minor axis (same distance).
+    import jaxconv
+
+    k = np.asarray(jaxconv.gaussian_kernel(np.asarray(cov), radius=6))
+    ax = jplot.kernel(k)
+    jplot.covariance_ellipse(cov, ax=ax)
+    (ellipse,) = ax.patches
+    a = math.radians(ellipse.angle)
+    major = np.array([math.cos(a), math.sin(a)])  # (x, y) in the axes' data coordinates
+    minor = np.array([-major[1], major[0]])
+
+    def value_at(direction):  # the image's pixel under data point 2 * direction
+        x, y = np.rint(2 * direction).astype(int)
+        return k[6 + y, 6 + x]  # data (x, y) = (column, row) offsets from the centre
+
+    assert value_at(major) > 1.5 * value_at(minor)
 
 
 def test_covariance_ellipse_confidence_and_style():
@@ -131,8 +154,8 @@ def test_covariance_ellipse_bad_confidence():
 
 
 def _radius(theta: np.ndarray, u: np.ndarray, s: float) -> float:
-    sxx, sxy, syy = theta
-    c = np.array([[sxx, sxy], [sxy, syy]])
+    """Radius of the `s`-sigma ellipse of [[t0, t1], [t1, t2]] along the unit vector `u`."""
+    c = np.array([[theta[0], theta[1]], [theta[1], theta[2]]])
     return s / math.sqrt(u @ np.linalg.solve(c, u))
 
 
@@ -147,13 +170,13 @@ def test_covariance_comparison_band_is_the_delta_method_interval():
     assert [e.get_label() for e in ellipses] == ["true", "fitted"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["90% band", "true", "fitted"]
     for ellipse, cov in zip(ellipses, (true, fitted), strict=True):
-        d = _ellipse_points(ellipse)
+        d = _ellipse_points(ellipse)[:, ::-1]
         np.testing.assert_allclose(np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d), 4.0)
 
-    verts = band.get_path().vertices
+    verts = band.get_path().vertices[:, ::-1]  # as (row, column), the order of the covariances
     outer, inner = verts[:181], verts[181:][::-1]
     z = NormalDist().inv_cdf(0.95)
-    theta = np.array([fitted[0, 0], fitted[0, 1], fitted[1, 1]])
+    theta = np.array([fitted[0, 0], fitted[0, 1], fitted[1, 1]])  # the order of stderr_cov
     for k in range(0, 180, 17):
         u = outer[k] / np.linalg.norm(outer[k])
         r = _radius(theta, u, 2.0)
@@ -308,6 +331,44 @@ def test_animate_fit_writes_gif_with_one_frame_per_step(tmp_path, extras):
         assert gif.info["duration"] == 100
         width = gif.size[0]
     assert width == 80 * 3.2 * (5 if extras else 3)  # two extra panels: loss and ellipse
+
+
+def test_save_gif_blitting_gives_the_pixels_of_full_redraws(tmp_path):
+    def scene():
+        fig = Figure(figsize=(3, 2), dpi=50)
+        ax = fig.subplots()
+        ax.plot([0.6, 1], [0, 1], "k")  # unchanged, beside the changing image
+        (line,) = ax.plot([], [], "C1")  # changing, over the changing image
+        image = ax.imshow(np.zeros((4, 4)), extent=(0, 0.5, 0, 1), vmin=0, vmax=3)
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+
+        def update(i):
+            line.set_data([0, 1], [i / 3, 1 - i / 3])
+            image.set_data(np.eye(4) * i)
+            ax.set_title(f"frame {i}")
+            return [line, image, ax.title]
+
+        return fig, update
+
+    fig, update = scene()
+    blitted = jplot._render(fig, update, 4)
+    inside = fig.axes[0].get_window_extent()
+    for i in range(4):
+        fig, update = scene()  # a fresh figure, fully drawn in state i
+        update(i)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        rows, cols = np.nonzero((blitted[i] != np.asarray(canvas.buffer_rgba())).any(-1))
+        # Equal but where a tick mark's antialiased base touches the spine beside the image.
+        assert len(rows) <= 8, len(rows)
+        x, y = cols + 0.5, blitted[i].shape[0] - rows - 0.5  # pixel centres, display coordinates
+        assert np.all((np.abs(x - inside.x0) < 2) | (np.abs(y - inside.y0) < 2)), (rows, cols)
+    assert not np.array_equal(blitted[0], blitted[1])
+    fig, update = scene()
+    out = jplot.save_gif(fig, update, 4, tmp_path / "a.gif", fps=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gif"]
+    with Image.open(out) as gif:
+        assert (gif.n_frames, gif.info["duration"]) == (4, 250)
 
 
 def test_animate_fit_1d_kernels_and_overwrite(tmp_path):
