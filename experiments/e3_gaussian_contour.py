@@ -62,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     kernel = jaxconv.gaussian_kernel(COV, grid=np.mgrid[-3:3:0.2, -3:3:0.2], normalize=False)
     ax = jplot.kernel(kernel, title="the 30×30 kernel (pixel units) and Σ's ellipses")
     # The grid step is 0.2, so Σ is 25× larger in pixels; the even-sized grid puts 0 at index 15,
-    # half a pixel past the centre that jaxconv.plot.kernel draws at offset 0.
-    # Σ is in the grid's (first, second) = (row, column) order; the plot wants (x, y).
-    cov_px = np.asarray(COV)[::-1, ::-1] / 0.2**2
+    # half a pixel past the centre that jaxconv.plot.kernel draws at offset 0. Σ is in the grid's
+    # (first, second) = (row, column) order, the order jaxconv.plot takes.
+    cov_px = np.asarray(COV) / 0.2**2
     for n_std in (1, 2):
         jplot.covariance_ellipse(cov_px, ax=ax, mean=(0.5, 0.5), n_std=n_std, edgecolor="w")
     run.savefig(ax.figure, "kernel_ellipses.png")
