@@ -210,7 +210,7 @@ def enable_compilation_cache() -> Path | None:
     folder = cache_folder()
     if folder is not None:
         jax.config.update("jax_compilation_cache_dir", os.fspath(folder))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # ~100 small ones
     return folder
 
 
