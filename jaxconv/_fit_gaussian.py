@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxconv._fit import FitResult, fit, fit_batch
@@ -144,9 +143,9 @@ def _combine(results: list, model: GaussianBlur, extra: dict) -> GaussianFitResu
 
 def _truncation(cov: Any, mean: Any, radius: tuple) -> Any:
     """Mass outside the kernel for each fitted covariance (and mean)."""
-    c = jnp.asarray(cov)
+    c = np.asarray(cov)
     n = c.shape[-1]
-    m = None if mean is None else jnp.asarray(mean).reshape(-1, n)
+    m = None if mean is None else np.asarray(mean).reshape(-1, n)
     t = np.asarray(_truncation_jit(radius, c.reshape(-1, n, n), m)).reshape(c.shape[:-2])
     return float(t) if t.ndim == 0 else t
 

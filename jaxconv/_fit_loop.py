@@ -226,10 +226,10 @@ def run(
     if checkpoint is not None:
         chunk = min(chunk, checkpoint_every)
     boundary = boundary if isinstance(boundary, str) else tuple(boundary)
-    key = jax.random.PRNGKey(0) if key is None else key
 
     compile_time = 0.0
     if params is None:
+        key = jax.random.PRNGKey(0) if key is None else key
         init_exe, compile_time = _fit_step.compiled(
             _fit_step.init_params, (model, batched), image, target, key
         )
@@ -273,13 +273,13 @@ def run(
 
     chunk_exe, dt = _fit_step.compiled(_fit_step.run_chunk, cfg, carry, image, target)
     compile_time += dt
-    bar = tqdm.tqdm(total=int(steps), initial=int(np.max(carry.step)), desc=fn, unit="step",
-                    delay=1.0, disable=not progress, leave=False)  # fmt: skip
+    bar = tqdm.tqdm(total=int(steps), initial=int(np.max(np.asarray(carry.step))), desc=fn,
+                    unit="step", delay=1.0, disable=not progress, leave=False)  # fmt: skip
     try:
         while np.any(np.asarray(carry.status) == RUNNING):
-            before = int(np.max(carry.step))
+            before = int(np.max(np.asarray(carry.step)))
             carry, (hl, hp) = chunk_exe(carry, image, target)
-            after = int(np.max(carry.step))
+            after = int(np.max(np.asarray(carry.step)))
             hl, hp = history.add(hl, hp, after - before)
             if callback is not None and _call_back(callback, before, hl, hp, history):
                 status = jnp.where(carry.status == RUNNING, CALLBACK, carry.status)
@@ -311,12 +311,9 @@ def _call_back(callback: Callable, start: int, hl, hp, history: _History) -> boo
 
 def _result(cfg, carry, image, target, history, opt_name, compile_time, t_start) -> FitResult:
     status = np.asarray(carry.status)
-    failed = status == NONFINITE
-    pick = functools.partial(_select, failed)
-    params = jax.tree_util.tree_map(pick, carry.best_params, carry.params)
-    exe, dt = _fit_step.compiled(_fit_step.finish, cfg, carry, params, image, target)
+    exe, dt = _fit_step.compiled(_fit_step.finish, cfg, carry, image, target)
     compile_time += dt
-    loss, derived, unc = exe(carry, params, image, target)
+    params, loss, derived, unc = exe(carry, image, target)
     hl, hp = history.arrays()
     axis = history.axis
     hl = np.concatenate([hl, np.expand_dims(np.asarray(loss), axis)], axis)
@@ -342,11 +339,6 @@ def _result(cfg, carry, image, target, history, opt_name, compile_time, t_start)
         derived=derived,
         uncertainty=unc,
     )
-
-
-def _select(failed: np.ndarray, best: jax.Array, last: jax.Array) -> jax.Array:
-    mask = jnp.asarray(failed).reshape(failed.shape + (1,) * (jnp.ndim(last) - failed.ndim))
-    return jnp.where(mask, best, last)
 
 
 def _message(cfg: Config, status: np.ndarray, detail: np.ndarray) -> str:

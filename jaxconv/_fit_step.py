@@ -25,7 +25,7 @@ from jax.flatten_util import ravel_pytree
 from jaxconv import _lstsq
 from jaxconv._forward import crop, forward, forward_and_jacobian
 from jaxconv._models import Model
-from jaxconv._uncertainty import from_jacobian, uncertainty_from
+from jaxconv._uncertainty import from_jacobian
 
 RUNNING, CONVERGED, MAX_STEPS, NONFINITE, STALLED, CALLBACK = range(6)
 STATUS = ("running", "converged", "max_steps", "non-finite", "stalled", "callback")
@@ -233,30 +233,35 @@ def run_chunk(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) ->
     return one(carry, image, target)
 
 
-def finish(cfg: Config, carry: Carry, params: Any, image: jax.Array, target: jax.Array) -> tuple:
-    """Final loss, derived quantities and (for least-squares fits) the uncertainty.
+def finish(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
+    """Final parameters, loss, derived quantities and (least-squares fits) the uncertainty.
 
-    An LM fit already holds the residual and Jacobian at its parameters: they are reused.
+    The final parameters are the last ones, or the best seen if the fit hit a non-finite value.
+
+    An LM fit already holds the residual and Jacobian at its parameters: they are reused. A
+    gradient fit with the mse loss takes its loss from the prediction that comes with the
+    Jacobian, so the program holds one forward model, not two.
     """
 
-    def one(carry, params, image, target):
+    def one(carry, image, target):
+        params = _where(carry.status == NONFINITE, carry.best_params, carry.params)
         small = ravel_pytree(params)[0].size <= _MAX_UNCERTAINTY_PARAMS
         if cfg.kind == "lm":
             s = carry.opt_state
             loss = 2.0 * s.cost / s.residual.shape[0]
             unc = from_jacobian(cfg.model, params, s.jacobian_t, s.residual) if small else None
-            return loss, cfg.model.derived(params), unc
-        loss = loss_value(cfg, params, image, target)
-        unc = None
+            return params, loss, cfg.model.derived(params), unc
         if cfg.loss == "mse" and small:
-            unc = uncertainty_from(
-                cfg.model, params, image, target, cfg.border, cfg.boundary, cfg.method
-            )
-        return loss, cfg.model.derived(params), unc
+            x, unravel = ravel_pytree(params)
+            resid, jacobian_t = _vjac_fn(cfg, unravel, image, target)(x)
+            unc = from_jacobian(cfg.model, params, jacobian_t, resid)
+            return params, jnp.mean(resid * resid), cfg.model.derived(params), unc
+        loss = loss_value(cfg, params, image, target)
+        return params, loss, cfg.model.derived(params), None
 
     if cfg.batched:
-        return jax.vmap(one)(carry, params, image, target)
-    return one(carry, params, image, target)
+        return jax.vmap(one)(carry, image, target)
+    return one(carry, image, target)
 
 
 def init_params(static: tuple, image: jax.Array, target: jax.Array, key: Any) -> Any:

@@ -35,8 +35,11 @@ def check_data(fn: str, image: Any, target: Any = None, *, batched: bool = False
         if arr.ndim < 1 + batched or arr.size == 0:
             what = "a non-empty batch (B, ...)" if batched else "a non-empty array"
             raise ValueError(f"{fn}: `{name}` must be {what}; got shape {arr.shape}.")
-        xp = jnp if isinstance(arr, jax.Array) else np
-        bad = int(arr.size - xp.count_nonzero(xp.isfinite(arr)))
+        if isinstance(arr, jax.Array) and not _on_host(arr):
+            bad = int(_count_nonfinite(arr))
+        else:  # numpy reads a host array in place: no program to compile
+            host = np.asarray(arr)
+            bad = int(host.size - np.count_nonzero(np.isfinite(host)))
         if bad:
             raise ValueError(
                 f"{fn}: `{name}` must be finite; got {bad} non-finite values (NaN or inf)."
@@ -51,6 +54,16 @@ def check_data(fn: str, image: Any, target: Any = None, *, batched: bool = False
     # astype keeps a jax.Array's sharding (a batch spread over devices stays spread).
     cast = [a.astype(dtype) if isinstance(a, jax.Array) else a for a in arrays]
     return tuple(None if a is None else jnp.asarray(a, dtype) for a in cast)
+
+
+def _on_host(x: jax.Array) -> bool:
+    return x.is_fully_addressable and all(d.platform == "cpu" for d in x.devices())
+
+
+@jax.jit
+def _count_nonfinite(x: jax.Array) -> jax.Array:
+    # One compiled program per shape, where eager jnp would compile three small ones.
+    return x.size - jnp.count_nonzero(jnp.isfinite(x))
 
 
 def check_model(fn: str, model: Any) -> Model:

@@ -43,6 +43,17 @@ def _selectors(n: int) -> tuple[np.ndarray, np.ndarray]:
     return diag, lower
 
 
+def check_covariance(cov: Any, fn: str = "Gaussian.from_covariance") -> jax.Array:
+    """`cov` as an ``(N, N)`` array, validated (host-side, when concrete) as a covariance."""
+    arr, form = parse_cov(cov, fn)
+    if form != "full":
+        raise ValueError(
+            f"{fn}: `cov` must be an (N, N) matrix; got shape {arr.shape}. "
+            "Use Gaussian.isotropic or Gaussian.from_sigmas for σ values."
+        )
+    return arr
+
+
 @jax.jit
 def _cholesky(log_diag: jax.Array, offdiag: jax.Array) -> jax.Array:
     # Two constant matrix-vector products instead of a scatter: cheap to differentiate twice.
@@ -108,13 +119,7 @@ class Gaussian(NamedTuple):
           ValueError: if `cov` is not square, finite, symmetric and positive definite; the
             message shows the matrix and its eigenvalues.
         """
-        fn = "Gaussian.from_covariance"
-        arr, form = parse_cov(cov, fn)
-        if form != "full":
-            raise ValueError(
-                f"{fn}: `cov` must be an (N, N) matrix; got shape {arr.shape}. "
-                "Use Gaussian.isotropic or Gaussian.from_sigmas for σ values."
-            )
+        arr = check_covariance(cov)
         arr = arr.astype(float_dtype(None, arr, mean))
         return cls.from_cholesky(cholesky(arr), mean=mean)
 

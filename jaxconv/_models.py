@@ -27,7 +27,7 @@ import numpy as np
 from jaxconv._gaussian import gaussian_kernel
 from jaxconv._gaussian_core import DISCRETIZATIONS
 from jaxconv._gaussian_derivatives import oriented_derivative_kernel
-from jaxconv._gaussian_param import Gaussian
+from jaxconv._gaussian_param import Gaussian, check_covariance
 from jaxconv._spectral import radius_for, spectral_covariance
 
 
@@ -97,6 +97,18 @@ class GaussianBlurParams(NamedTuple):
         return self.gaussian.covariance
 
 
+def _host_covariance(params: GaussianBlurParams) -> np.ndarray:
+    """``params.covariance`` of concrete parameters in numpy (no programs compiled for it)."""
+    log_diag = np.asarray(params.log_diag, dtype=np.float64)
+    n = log_diag.shape[-1]
+    chol = np.zeros((*log_diag.shape[:-1], n, n))
+    chol[..., np.arange(n), np.arange(n)] = np.exp(log_diag)
+    if params.offdiag is not None:
+        rows, cols = np.tril_indices(n, -1)
+        chol[..., rows, cols] = np.asarray(params.offdiag)
+    return chol @ np.swapaxes(chol, -1, -2)
+
+
 @dataclasses.dataclass(frozen=True)
 class GaussianBlur(Model):
     r"""A Gaussian blur with a full covariance Σ (log-Cholesky), optionally shifted and scaled.
@@ -146,7 +158,7 @@ class GaussianBlur(Model):
                 "'integrate' with shift=True."
             )
         if self.cov is not None:
-            Gaussian.from_covariance(self.cov)  # validates eagerly
+            check_covariance(self.cov)  # validates eagerly, in numpy (no small programs)
             object.__setattr__(self, "cov", _tupled(self.cov))
             object.__setattr__(self, "ndim", len(self.cov))
         if self.radius is not None:
@@ -196,7 +208,7 @@ class GaussianBlur(Model):
         if self.radius is not None:
             return self
         radius = radius_for(
-            np.asarray(params.covariance), self.truncate_mass, mean=params.mean, margin=self.margin
+            _host_covariance(params), self.truncate_mass, mean=params.mean, margin=self.margin
         )
         return dataclasses.replace(self, radius=radius)
 
@@ -207,7 +219,9 @@ class GaussianBlur(Model):
                 "before the kernel is built under jit; got None."
             )
         if self.full:
-            k = gaussian_kernel(params.covariance, mean=params.mean, radius=self.radius)
+            # The Gaussian itself, not Σ = L Lᵀ: the kernel then uses L as is (no second
+            # factorisation to trace, differentiate and compile).
+            k = gaussian_kernel(params.gaussian, radius=self.radius)
         else:
             k = gaussian_kernel(
                 jnp.exp(2.0 * params.log_diag),

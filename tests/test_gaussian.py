@@ -160,6 +160,18 @@ def test_truncation():
     assert float(jax.grad(lambda t: jaxconv.gaussian_truncation(t, 3))(2.0)) > 0
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_chi2_tail_closed_form_matches_scipy(n):
+    # The ball bound of gaussian_truncation: P(chi2_n > 2x) without gammaincc's series/fractions.
+    from jaxconv._gaussian import _chi2_tail
+
+    x = np.concatenate([[0.0], np.geomspace(1e-6, 300.0, 60)])
+    got = np.asarray(_chi2_tail(n, jnp.asarray(x)))
+    np.testing.assert_allclose(got, stats.chi2.sf(2 * x, df=n), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(got, special.gammaincc(n / 2, x), rtol=1e-12, atol=1e-300)
+    check_grads(lambda t: _chi2_tail(n, t), (jnp.asarray([0.3, 2.0, 9.0]),), order=2)
+
+
 def test_traced_sigma_needs_static_radius():
     with pytest.raises(ValueError, match=r"traced.*radius"):
         jax.jit(lambda c: jaxconv.gaussian_kernel(c))(1.0)
