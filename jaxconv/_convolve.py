@@ -133,23 +133,30 @@ def _concrete(x: Any) -> np.ndarray | None:
 
 
 def _plan(
-    n: Sequence[int], w: jax.Array, d: int, batch: int, method: str, fn: str
+    n: Sequence[int], k: jax.Array, axes: Sequence[int], batch: int, method: str, fn: str
 ) -> tuple[str, Any]:
-    """Picks the method (for "auto") and, for separable kernels, their rank-1 terms."""
-    m = w.shape[w.ndim - d :]
+    """Picks the method (for "auto") and, for separable kernels, their rank-1 terms.
+
+    `k` is the kernel with `x`'s dimensions; only its shape along `axes` matters, and its value
+    where it is concrete and shared by the batch (the separable method needs both).
+    """
+    d = len(axes)
+    m = tuple(k.shape[a] for a in axes)
     terms = None
     separable_useful = d >= 2 and min(m) >= 3 and math.prod(m) > 16
     if method == "separable" or (method == "auto" and separable_useful):
-        value = _concrete(w)
-        if value is not None and all(s == 1 for s in value.shape[: value.ndim - d]):
-            value = value.reshape(m)
+        shared = all(s == 1 for i, s in enumerate(k.shape) if i not in axes)
+        value = _concrete(k) if shared else None
+        if value is not None:
+            value = np.moveaxis(value, axes, range(-d, 0)).reshape(m)
+            value = value.astype(np.promote_types(value.dtype, np.float32))  # half: in float32
             rtol = 10 * np.finfo(np.result_type(value.dtype, np.float32)).eps * max(m)
             terms = _methods.separable_terms(value, rtol)
         if method == "separable":
             if terms is None:
                 raise NotImplementedError(
                     f"{fn}: method='separable' needs a concrete (not traced), low-rank kernel "
-                    f"shared by the batch; got a kernel of shape {w.shape} that is traced or of "
+                    f"shared by the batch; got a kernel of shape {k.shape} that is traced or of "
                     "high rank. Use jaxconv.convolve_separable with 1-D factors instead."
                 )
             return "separable", terms
@@ -186,33 +193,55 @@ def correlate_padded(
 
 
 def _correlate(x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
+    """Extends `x` by `pads` along `axes` and correlates it with `k` (the engine's last step).
+
+    The options are checked and the method planned here, in Python (a concrete kernel may be
+    inspected for low rank); the arrays then go through one jitted program, so an eager call
+    compiles one program per shape and options instead of one per array operation.
+    """
     out_dtype, compute = _result_dtype(x, k)
-    x = x.astype(compute)
-    k = k.astype(compute)
-    d = len(axes)
-    x = _boundary.pad(x, axes, pads, boundaries, fillvalue)
+    extended = list(x.shape)
+    for a, (lo, hi) in zip(axes, pads, strict=True):
+        extended[a] += lo + hi
     for a in axes:
-        if x.shape[a] < k.shape[a]:
+        if extended[a] < k.shape[a]:
             raise ValueError(
                 f"{fn}: the kernel (shape {k.shape}) is larger than the extended input "
-                f"(shape {x.shape}) along axis {a}."
+                f"(shape {tuple(extended)}) along axis {a}."
             )
+    others = [i for i in range(x.ndim) if i not in axes]
+    batch = math.prod(
+        np.broadcast_shapes(tuple(x.shape[i] for i in others), tuple(k.shape[i] for i in others))
+    )
+    method, terms = _plan([extended[a] for a in axes], k, axes, batch, method, fn)
+    if terms is not None:
+        terms = [[np.asarray(f, compute) for f in t] for t in terms]
+    return _correlate_jit(x, k, fillvalue, terms, axes=tuple(axes), pads=tuple(map(tuple, pads)),
+                          boundaries=tuple(boundaries), method=method, precision=precision,
+                          compute=np.dtype(compute), out_dtype=np.dtype(out_dtype))  # fmt: skip
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("axes", "pads", "boundaries", "method", "precision", "compute", "out_dtype"),
+)
+def _correlate_jit(
+    x, k, fillvalue, terms, *, axes, pads, boundaries, method, precision, compute, out_dtype
+):
+    d = len(axes)
+    x = _boundary.pad(x.astype(compute), axes, pads, boundaries, fillvalue)
     # Convolved axes go last, in order; batch axes broadcast in front.
     x = jnp.moveaxis(x, axes, range(-d, 0))
-    k = jnp.moveaxis(k, axes, range(-d, 0))
-    n = x.shape[x.ndim - d :]
-    batch = math.prod(jnp.broadcast_shapes(x.shape[: x.ndim - d], k.shape[: k.ndim - d]))
-    method, terms = _plan(n, k, d, batch, method, fn)
-    if terms is not None:
-        terms = [[jnp.asarray(f, compute) for f in t] for t in terms]
-    out = _valid_jit(x, k, terms, d=d, method=method, precision=precision)
-    out = jnp.moveaxis(out, range(-d, 0), axes)
-    return out.astype(out_dtype)
+    k = jnp.moveaxis(k.astype(compute), axes, range(-d, 0))
+    out = _methods.valid_correlate(x, k, d, method, precision, terms)
+    return jnp.moveaxis(out, range(-d, 0), axes).astype(out_dtype)
 
 
-@functools.partial(jax.jit, static_argnames=("d", "method", "precision"))
-def _valid_jit(x, k, terms, *, d, method, precision):
-    return _methods.valid_correlate(x, k, d, method, precision, terms)
+@functools.partial(jax.jit, static_argnames=("axes", "flip", "conj"))
+def _reorient(a, *, axes, flip, conj):
+    """``flip(conj(a))`` over `axes`, either part optional (one small program, not two)."""
+    a = jnp.conj(a) if conj else a
+    return jnp.flip(a, axes) if flip else a
 
 
 def _valid_swap(fn: str, s1: Sequence[int], s2: Sequence[int], axes: Sequence[int]) -> bool:
@@ -233,10 +262,19 @@ def _convolve_impl(
     in1, in2, axes, boundaries, prec = _prepare(
         fn, in1, in2, mode, method, axes, boundary, precision
     )
-    if conj_flip:  # correlate(a, b) == convolve(a, reverse(conj(b)))
-        in2 = jnp.flip(jnp.conj(in2), axes)
+    # correlate(a, b) == convolve(a, reverse(conj(b))), and a convolution correlates with the
+    # reversed kernel: so correlate's kernel is conj(b) as is, unless scipy's valid-mode rule
+    # swaps the operands (then reverse(conj(b)) is the signal and reverse(a) the kernel).
+    conj = conj_flip and jnp.iscomplexobj(in2)
     if mode == "valid" and _valid_swap(fn, in1.shape, in2.shape, axes):
+        if conj_flip:
+            in2 = _reorient(in2, axes=axes, flip=True, conj=conj)
         in1, in2 = in2, in1
+        w = _reorient(in2, axes=axes, flip=True, conj=False)
+    elif conj_flip:
+        w = _reorient(in2, axes=axes, flip=False, conj=True) if conj else in2
+    else:
+        w = _reorient(in2, axes=axes, flip=True, conj=False)
     m = [in2.shape[a] for a in axes]
     if mode == "full":
         pads = tuple((k - 1, k - 1) for k in m)
@@ -247,7 +285,6 @@ def _convolve_impl(
         pads = tuple((k - 1 - s, s) for k, s in zip(m, starts, strict=True))
     else:
         pads = tuple((0, 0) for _ in m)
-    w = jnp.flip(in2, axes)
     return _correlate(in1, w, axes, pads, boundaries, fillvalue, method, prec, fn)
 
 
@@ -514,9 +551,8 @@ def choose_method(
         tuple(s for i, s in enumerate(in1.shape) if i not in axes),
         tuple(s for i, s in enumerate(in2.shape) if i not in axes),
     )
-    w = jnp.moveaxis(in2, axes, range(-len(axes), 0))
     if backend is not None and backend not in ("cpu", "gpu", "tpu"):
         raise ValueError(f"{fn}: `backend` must be 'cpu', 'gpu' or 'tpu'; got {backend!r}.")
     if backend is None or backend == jax.default_backend():
-        return _plan(n, w, len(axes), math.prod(batch_shape), "auto", fn)[0]
+        return _plan(n, in2, axes, math.prod(batch_shape), "auto", fn)[0]
     return _methods.auto_method(n, m, math.prod(batch_shape), backend)
