@@ -442,10 +442,22 @@ def convolve_separable(
             {"full": (k - 1, k - 1), "same": (k - 1 - (k - 1) // 2, (k - 1) // 2)}.get(mode, (0, 0))
         )
     dtype = _result_dtype(x, jnp.zeros((), jnp.result_type(*factors)))[0]
-    x = _boundary.pad(x.astype(dtype), user_axes, pads, boundaries, fillvalue)
-    for a, f in zip(user_axes, factors, strict=True):
+    return _separable_jit(x, factors, fillvalue, axes=user_axes, pads=tuple(pads),
+                          boundaries=boundaries, method=method, precision=prec,
+                          dtype=np.dtype(dtype))  # fmt: skip
+
+
+@functools.partial(
+    jax.jit, static_argnames=("axes", "pads", "boundaries", "method", "precision", "dtype")
+)
+def _separable_jit(x, factors, fillvalue, *, axes, pads, boundaries, method, precision, dtype):
+    """The passes of :func:`convolve_separable`, one program for an eager call."""
+    x = _boundary.pad(x.astype(dtype), axes, pads, boundaries, fillvalue)
+    for a, f in zip(axes, factors, strict=True):
         w = jnp.flip(f).reshape([-1 if i == a else 1 for i in range(x.ndim)])
-        x = _correlate(x, w, (a,), ((0, 0),), ("constant",), 0, method, prec, fn)
+        x = _correlate(
+            x, w, (a,), ((0, 0),), ("constant",), 0, method, precision, "convolve_separable"
+        )
     return x
 
 
