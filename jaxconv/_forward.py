@@ -52,8 +52,10 @@ def check_data(fn: str, image: Any, target: Any = None, *, batched: bool = False
         )
     dtype = jnp.result_type(*(a for a in arrays if a is not None), float)
     # astype keeps a jax.Array's sharding (a batch spread over devices stays spread).
-    cast = [a.astype(dtype) if isinstance(a, jax.Array) else a for a in arrays]
-    return tuple(None if a is None else jnp.asarray(a, dtype) for a in cast)
+    return tuple(
+        a if a is None else a.astype(dtype) if isinstance(a, jax.Array) else jnp.asarray(a, dtype)
+        for a in arrays
+    )
 
 
 def _on_host(x: jax.Array) -> bool:

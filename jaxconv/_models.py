@@ -27,7 +27,7 @@ import numpy as np
 from jaxconv._gaussian import gaussian_kernel
 from jaxconv._gaussian_core import DISCRETIZATIONS
 from jaxconv._gaussian_derivatives import oriented_derivative_kernel
-from jaxconv._gaussian_param import Gaussian, check_covariance
+from jaxconv._gaussian_param import Gaussian, _selectors, check_covariance
 from jaxconv._spectral import radius_for, spectral_covariance
 
 
@@ -101,11 +101,11 @@ def _host_covariance(params: GaussianBlurParams) -> np.ndarray:
     """``params.covariance`` of concrete parameters in numpy (no programs compiled for it)."""
     log_diag = np.asarray(params.log_diag, dtype=np.float64)
     n = log_diag.shape[-1]
-    chol = np.zeros((*log_diag.shape[:-1], n, n))
-    chol[..., np.arange(n), np.arange(n)] = np.exp(log_diag)
-    if params.offdiag is not None:
-        rows, cols = np.tril_indices(n, -1)
-        chol[..., rows, cols] = np.asarray(params.offdiag)
+    diag, lower = _selectors(n)  # where Gaussian.cholesky puts the entries of L
+    flat = np.exp(log_diag) @ diag.T
+    if params.offdiag is not None and lower.size:
+        flat = flat + np.asarray(params.offdiag, dtype=np.float64) @ lower.T
+    chol = flat.reshape(*flat.shape[:-1], n, n)
     return chol @ np.swapaxes(chol, -1, -2)
 
 

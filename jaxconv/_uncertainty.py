@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from jaxconv._forward import check_data, check_model, forward_and_jacobian, resolve_border
+from jaxconv._forward import check_data, check_model, crop, forward_and_jacobian, resolve_border
 from jaxconv._lstsq import gram, spd_inverse
 from jaxconv._models import Model
 
@@ -62,23 +62,6 @@ def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: in
     return Uncertainty(unravel(std), cov, derived, jnp.asarray(noise_std), dof)
 
 
-def information(model, params, image, border, boundary, method):
-    """Prediction on the interior and its transposed Jacobian ``(n, m)``."""
-    return forward_and_jacobian(model, params, image, border, boundary, method)
-
-
-def uncertainty_from(model, params, image, target, border, boundary, method, noise_std=None):
-    """The shared computation (jittable): estimated s when `noise_std` is None."""
-    pred, jacobian_t = information(model, params, image, border, boundary, method)
-    n, m = jacobian_t.shape
-    dof = max(m - n, 1)
-    if noise_std is None:
-        resid = pred - jnp.ravel(forward_target(target, border))
-        noise_std = jnp.sqrt(jnp.sum(resid * resid) / dof)
-    cov = noise_std**2 * _inverse_information(jacobian_t)
-    return propagate(model, params, cov, noise_std, dof)
-
-
 def from_jacobian(model: Model, params: Any, jacobian_t: jax.Array, residual: jax.Array):
     """Standard errors from a (transposed) Jacobian and residual at hand (an LM solver's)."""
     n, m = jacobian_t.shape
@@ -86,10 +69,6 @@ def from_jacobian(model: Model, params: Any, jacobian_t: jax.Array, residual: ja
     noise_std = jnp.sqrt(jnp.sum(residual * residual) / dof)
     cov = noise_std**2 * _inverse_information(jacobian_t)
     return propagate(model, params, cov, noise_std, dof)
-
-
-def forward_target(target: jax.Array, border: tuple) -> jax.Array:
-    return target[tuple(slice(b, s - b) for b, s in zip(border, target.shape, strict=True))]
 
 
 def _prepare(fn, model, params, image, target, border):
@@ -135,7 +114,7 @@ def standard_errors(
       (3, 3)
     """
     model, image, target, border = _prepare("standard_errors", model, params, image, target, border)
-    return uncertainty_from(model, params, image, target, border, boundary, method)
+    return _jitted(model, border, boundary, method, params, image, target, jnp.asarray(0.0))
 
 
 def cramer_rao_bound(
@@ -188,9 +167,9 @@ def cramer_rao_bound(
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
 def _jitted(model, border, boundary, method, params, image, target, noise_std):
     """Both public functions in one compiled program: ``noise_std <= 0`` means "estimate it"."""
-    pred, jacobian_t = information(model, params, image, border, boundary, method)
+    pred, jacobian_t = forward_and_jacobian(model, params, image, border, boundary, method)
     n, m = jacobian_t.shape
     dof = max(m - n, 1)
-    resid = pred - jnp.ravel(forward_target(target, border))
+    resid = pred - jnp.ravel(crop(target, border))
     s = jnp.where(noise_std > 0, noise_std, jnp.sqrt(jnp.sum(resid * resid) / dof))
     return propagate(model, params, s**2 * _inverse_information(jacobian_t), s, dof)
