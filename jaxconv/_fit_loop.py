@@ -239,8 +239,9 @@ def run(
     model = model.resolve(params)
     one = jax.tree_util.tree_map(lambda v: v[0], params) if batched else params
     border = resolve_border(fn, model, one, image.shape[batched:], border)
+    group = _fit_step.pair_group(image) if batched else 0
     cfg = Config(model, kind, opt, loss, int(steps), float(tol), border, boundary, method,
-                 int(chunk), batched)  # fmt: skip
+                 int(chunk), batched, group)  # fmt: skip
     exe, dt = _fit_step.compiled(_fit_step.init_carry, cfg, params, image, target)
     carry = exe(params, image, target)
     compile_time += dt

@@ -124,6 +124,32 @@ def test_free_3x3_recovers_sobel_and_prewitt_from_scipy_edge_maps():
     assert res.history.shape[0] == 4 and res.stderr["kernel"].shape == (4, 3, 3)
 
 
+def test_fit_batch_in_groups_equals_one_vmap(monkeypatch):
+    # 11 pairs of 32² float64 in groups of 4 (8 KiB each, 32 KiB per group): 4 + 4 + 3 pairs.
+    from jaxconv import _fit_step
+
+    rng = np.random.default_rng(3)
+    covs = [np.diag(rng.uniform(0.7, 1.6, 2) ** 2) for _ in range(11)]
+    xs = np.stack([X[i : i + 32, 2 * i : 2 * i + 32] for i in range(11)])
+    ys = np.stack([scipy_blur(x, c, 5) for x, c in zip(xs, covs, strict=True)])
+    model = jaxconv.GaussianBlur(radius=5)
+    runs = {}
+    for group_bytes, group in ((32 * 1024, 4), (1 << 40, 0)):
+        monkeypatch.setattr(_fit_step, "_GROUP_BYTES", group_bytes)
+        assert _fit_step.pair_group(jnp.asarray(xs)) == group
+        runs[group] = jaxconv.fit_batch(model, xs, ys, optimizer="lm", progress=False)
+    grouped, whole = runs[4], runs[0]
+    np.testing.assert_array_equal(grouped.steps, whole.steps)
+    np.testing.assert_allclose(grouped.derived["covariance"], whole.derived["covariance"],
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(grouped.history, whole.history, rtol=1e-10)
+    np.testing.assert_allclose(grouped.stderr["covariance"], whole.stderr["covariance"],
+                               rtol=1e-8)  # fmt: skip
+    for res in runs.values():
+        errors = [rel_err(c, t) for c, t in zip(res.derived["covariance"], covs, strict=True)]
+        assert max(errors) <= 1e-8
+
+
 def test_gaussian_edge_recovers_scale_and_orientation():
     sigma, theta = 1.3, 0.6
     y = np.cos(theta) * ndi.gaussian_filter(X, sigma, order=(0, 1)) + np.sin(
