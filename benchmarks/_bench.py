@@ -114,13 +114,16 @@ def time_interleaved(
         jax.block_until_ready(fn())
         warm[name] = time.perf_counter() - start
     times: dict[str, list[float]] = {name: [] for name in fns}
+    faults: dict[str, list[int]] = {name: [] for name in fns}
     for r in range(repeats):
         for name, fn in fns.items():
             if warm[name] >= slow_s and r >= 2:
                 continue
+            before = minor_faults()
             start = time.perf_counter()
             jax.block_until_ready(fn())
             times[name].append(1e3 * (time.perf_counter() - start))
+            faults[name].append(minor_faults() - before)
     return {
         name: {
             "median_ms": statistics.median(ms),
@@ -128,9 +131,24 @@ def time_interleaved(
             "max_ms": max(ms),
             "repeats": len(ms),
             "warmup_s": warm[name],
+            # Pages the call touched for the first time: memory the allocator handed out fresh
+            # (zero-filled by the kernel). Unlike times, a count the machine's load does not move.
+            "page_faults_mib": statistics.median(faults[name]) * _PAGE / 2**20,
         }
         for name, ms in times.items()
     }
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (0 where `resource` is missing)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def rel_error(out: Any, ref: np.ndarray) -> float:

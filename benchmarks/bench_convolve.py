@@ -199,13 +199,15 @@ def print_case(case: dict) -> None:
                 "-" if grad is None else f"{grad['median_ms']:.3f}",
                 _bench.fmt_ratio(rec.get("grad_over_forward")),
                 f"{rec['rel_error']:.1e}",
+                f"{rec['page_faults_mib']:.1f}",
             ]
         )
     title = (
         f"{case['size']}² float32, kernel {case['kernel']} (auto -> {case['auto_method']}); "
         "ratios are time / time of the peer"
     )
-    header = ["implementation", "median ms", "/cv2", "/best", "grad ms", "grad/fwd", "rel err"]
+    header = ["implementation", "median ms", "/cv2", "/best", "grad ms", "grad/fwd", "rel err",
+              "faulted MiB"]  # fmt: skip
     _bench.print_table(title, header, rows)
 
 

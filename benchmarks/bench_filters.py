@@ -108,6 +108,8 @@ def print_results(results: Sequence[dict]) -> None:
                 _bench.fmt_ratio(r.get("jaxconv_over_scipy")),
                 "-" if jx is None else f"{jx['rel_error']:.1e}",
                 f"{e['cv2']['rel_error']:.1e}",
+                "-" if jx is None else f"{jx['page_faults_mib']:.1f}",
+                f"{e['cv2']['page_faults_mib']:.1f}",
                 met or "jaxconv filters not available",
             ]
         )
@@ -121,9 +123,15 @@ def print_results(results: Sequence[dict]) -> None:
         "jx/ndimage",
         "jx err",
         "cv2 err",
+        "jx MiB",
+        "cv2 MiB",
         "targets",
     ]
-    _bench.print_table("Filters, float32, medians (err: vs scipy.ndimage in float64)", header, rows)
+    title = (
+        "Filters, float32, medians (err: vs scipy.ndimage in float64; MiB: memory page-faulted in "
+        "per call)"
+    )
+    _bench.print_table(title, header, rows)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
