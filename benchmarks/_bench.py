@@ -3,10 +3,10 @@
 Timings follow one protocol for every implementation: call once (for JAX this compiles and warms
 up), then time ``repeats`` calls, each ended by ``jax.block_until_ready`` (a no-op on NumPy
 results), and report the median. The implementations compared in one table are timed
-*interleaved* (round r times every implementation once), so that a change in machine load
-affects them alike and their ratios stay meaningful. Implementations whose warm-up call takes
-longer than ``slow_s`` are timed only twice, so that a slow peer does not stall the run; their
-records say how many repeats they got.
+*interleaved* (round r times every implementation once, in a fresh random order), so that a
+change in machine load affects them alike and their ratios stay meaningful. Implementations
+whose warm-up call takes longer than ``slow_s`` are timed only twice, so that a slow peer does
+not stall the run; their records say how many repeats they got.
 """
 
 from __future__ import annotations
@@ -107,7 +107,10 @@ def time_call(fn: Callable[[], Any], repeats: int, slow_s: float) -> dict[str, A
 def time_interleaved(
     fns: dict[str, Callable[[], Any]], repeats: int, slow_s: float
 ) -> dict[str, dict[str, Any]]:
-    """`time_call` for several implementations at once, interleaving their timed calls."""
+    """`time_call` for several implementations at once, interleaving their timed calls.
+
+    Each round times every implementation once, in a fresh random (seeded) order.
+    """
     warm = {}
     for name, fn in fns.items():
         start = time.perf_counter()
@@ -115,8 +118,15 @@ def time_interleaved(
         warm[name] = time.perf_counter() - start
     times: dict[str, list[float]] = {name: [] for name in fns}
     faults: dict[str, list[int]] = {name: [] for name in fns}
+    names = list(fns)
+    order = np.random.default_rng(0)
     for r in range(repeats):
-        for name, fn in fns.items():
+        # A new order every round: an entry timed right after a heavy one finds the caches cold
+        # (and, on some machines, memory to fault in again); a fixed order biased the same
+        # entries every round (jaxconv's "auto" always ran after jax.scipy's fftconvolve, and
+        # timed up to 1.9x slower than the identical program forced to "shift").
+        for name in order.permutation(names):
+            fn = fns[name]
             if warm[name] >= slow_s and r >= 2:
                 continue
             before = minor_faults()

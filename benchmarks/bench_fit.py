@@ -39,7 +39,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -104,28 +103,6 @@ def rel(cov: Any, truth: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(cov) - truth) / np.linalg.norm(truth))
 
 
-def interleaved(fns: dict[str, Any], repeats: int) -> dict[str, dict[str, Any]]:
-    """Median wall times (ms) of each callable, their calls interleaved round by round.
-
-    The machines these run on are shared: interleaving exposes every entry to the same load, so
-    the ratios stay fair even when the absolute times drift. Each callable is called once first
-    (for jaxconv that compiles; its compile time is reported separately).
-    """
-    for fn in fns.values():
-        jax.block_until_ready(fn())
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            jax.block_until_ready(fn())
-            times[name].append(1e3 * (time.perf_counter() - start))
-    return {
-        name: {"median_ms": float(np.median(t)), "min_ms": min(t), "max_ms": max(t),
-               "repeats": len(t)}
-        for name, t in times.items()
-    }  # fmt: skip
-
-
 def bench_single(n: int, args: argparse.Namespace) -> dict[str, Any]:
     r = 8  # truncated mass of the seed's Gaussian outside radius 8: < 1e-12
     x = photo(n)
@@ -141,7 +118,7 @@ def bench_single(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "scipy least_squares trf": lambda: scipy_fit(x, y, r, "trf"),
     }
     compile_s = {k: fns[k]().compile_time for k in ("jaxconv.fit lm", "jaxconv.fit_gaussian")}
-    entries = interleaved(fns, args.repeats)
+    entries = _bench.time_interleaved(fns, args.repeats, args.slow_s)
     for name, fn in fns.items():
         out = fn()
         e = entries[name]
@@ -207,7 +184,7 @@ def bench_batch(count: int, size: int, args: argparse.Namespace, rng) -> dict[st
         ),
     }
     compile_s = {k: v().compile_time for k, v in fns.items() if k.startswith("jaxconv")}
-    entries = interleaved(fns, args.loop_repeats)
+    entries = _bench.time_interleaved(fns, args.loop_repeats, args.slow_s)
     tile_covs = mosaic_order(covs)
     for name, fn in fns.items():
         out = fn()
