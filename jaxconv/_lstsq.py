@@ -54,6 +54,8 @@ class LMState(NamedTuple):
     x: jax.Array  # (n,) parameters
     residual: jax.Array  # (m,) r(x)
     jacobian_t: jax.Array  # (n, m) ∂r/∂x transposed: row i is ∂r/∂x_i (contiguous reductions)
+    gram: jax.Array  # (n, n) JᵀJ
+    gradient: jax.Array  # (n,) Jᵀr
     cost: jax.Array  # ½ ‖r‖²
     damping: jax.Array  # λ
     nu: jax.Array  # growth factor of λ after a rejected step
@@ -145,6 +147,8 @@ def lm_init(
         x=x,
         residual=jnp.zeros(r.shape, dtype),
         jacobian_t=jnp.zeros((x.shape[0], *r.shape), dtype),
+        gram=jnp.zeros((x.shape[0], x.shape[0]), dtype),
+        gradient=jnp.zeros(x.shape, dtype),
         cost=jnp.asarray(jnp.inf, dtype),
         damping=jnp.asarray(damping, dtype),
         nu=jnp.asarray(2.0, dtype),
@@ -173,12 +177,8 @@ def lm_step(
     """
     s = state
     first = ~jnp.isfinite(s.cost)
-    jtj = gram(s.jacobian_t)
-    g = rmatvec(s.jacobian_t, s.residual)
-    # gtol: largest cosine between r and a column of J (MINPACK's test); an exact fit also stops.
-    rnorm = jnp.sqrt(2.0 * s.cost)
-    cosine = jnp.max(jnp.abs(g) / jnp.sqrt(jnp.maximum(jnp.diagonal(jtj), 1e-300)))
-    small_grad = ~first & ((rnorm == 0) | (cosine <= gtol * rnorm))
+    jtj, g = s.gram, s.gradient  # of the current point (zeros before the first evaluation)
+    small_grad = ~first & _orthogonal(jtj, g, s.cost, gtol)
 
     damped = jtj + jnp.diag(s.damping * s.scale)
     delta = jnp.where(first, 0.0, -spd_solve(damped, g))
@@ -198,42 +198,67 @@ def lm_step(
     new_scale = jnp.where(
         first, jnp.where(diag_new > 0, diag_new, 1.0), jnp.maximum(s.scale, diag_new)
     )
+    keep = first | small_grad
 
     def pick(new, old):
         return jnp.where(accept, new, old)
 
-    xnorm = jnp.linalg.norm(s.x)
-    small_step = ok & (jnp.linalg.norm(delta) <= xtol * (xtol + xnorm))
-    small_decrease = ok & (jnp.abs(actual) <= ftol * s.cost) & (predicted <= ftol * s.cost)
-    # A rejected step that promised less than the cost's own round-off: x is final.
-    roundoff = 64 * jnp.finfo(s.cost.dtype).eps * s.cost
-    at_precision = ok & ~accept & (predicted <= roundoff)
-    status = jnp.select(
-        [
-            first & ~ok,
-            first,
-            small_grad,
-            small_decrease,
-            small_step,
-            at_precision,
-            new_damping > _MAX_DAMPING,
-        ],
-        [NONFINITE, RUNNING, GTOL, FTOL, XTOL, PRECISION, STALLED],
-        RUNNING,
-    ).astype(jnp.int32)
-    keep = first | small_grad
-    return LMState(
+    jacobian_t = jnp.where(accept, j_new, s.jacobian_t)
+    residual = pick(r_new, s.residual)
+    out = LMState(
         x=pick(x_new, s.x),
-        residual=pick(r_new, s.residual),
-        jacobian_t=jnp.where(accept, j_new, s.jacobian_t),
+        residual=residual,
+        jacobian_t=jacobian_t,
+        gram=gram(jacobian_t),
+        gradient=rmatvec(jacobian_t, residual),
         cost=pick(cost_new, s.cost),
         damping=jnp.where(keep, s.damping, new_damping),
         nu=jnp.where(keep, s.nu, new_nu),
         scale=pick(new_scale, s.scale),
         step=s.step + jnp.where(first, 0, 1).astype(jnp.int32),
         nfev=s.nfev + 1,
-        status=status,
+        status=s.status,
     )
+
+    # Look ahead: the gradient test and the size of the *next* step, from the state this step
+    # leaves. A converged fit then stops here instead of evaluating one more step whose change
+    # is below `xtol` (the evaluation is the whole cost of a step: this saves one of ~6). That
+    # last step is still taken, unevaluated: near the optimum it squares the error (the
+    # residual and Jacobian kept are those of the point before it, closer than `xtol`).
+    orthogonal = _orthogonal(out.gram, out.gradient, out.cost, gtol)
+    delta_next = spd_solve(out.gram + jnp.diag(out.damping * out.scale), out.gradient)
+    xnorm = jnp.linalg.norm(out.x)
+    step_next = jnp.linalg.norm(delta_next) <= xtol * (xtol + xnorm)
+    # After a rejected step the damping grew, which shrinks the next step without bringing x
+    # closer: there, as before, only the step just tried counts.
+    step_tried = jnp.linalg.norm(delta) <= xtol * (xtol + jnp.linalg.norm(s.x))
+    small_step = ok & jnp.where(accept, step_next, ~first & step_tried)
+    small_decrease = ~first & ok & (jnp.abs(actual) <= ftol * s.cost) & (predicted <= ftol * s.cost)
+    # A rejected step that promised less than the cost's own round-off: x is final.
+    roundoff = 64 * jnp.finfo(s.cost.dtype).eps * s.cost
+    at_precision = ok & ~accept & (predicted <= roundoff)
+    status = jnp.select(
+        [
+            first & ~ok,
+            ok & orthogonal,
+            small_decrease,
+            small_step,
+            at_precision,
+            out.damping > _MAX_DAMPING,
+        ],
+        [NONFINITE, GTOL, FTOL, XTOL, PRECISION, STALLED],
+        RUNNING,
+    ).astype(jnp.int32)
+    final = ok & accept & step_next & (status == XTOL)
+    return out._replace(x=jnp.where(final, out.x - delta_next, out.x), status=status)
+
+
+def _orthogonal(jtj: jax.Array, g: jax.Array, cost: jax.Array, gtol: float) -> jax.Array:
+    """gtol: the largest cosine between r and a column of J is at most `gtol` (MINPACK's test);
+    an exact fit (r = 0) also passes."""
+    rnorm = jnp.sqrt(2.0 * cost)
+    cosine = jnp.max(jnp.abs(g) / jnp.sqrt(jnp.maximum(jnp.diagonal(jtj), 1e-300)))
+    return (rnorm == 0) | (cosine <= gtol * rnorm)
 
 
 def spd_inverse(a: jax.Array) -> jax.Array:
@@ -290,7 +315,8 @@ def least_squares(
       max_steps: iteration cap (each iteration evaluates `fun` and its Jacobian once).
       ftol: stop when the actual and predicted relative decreases of the cost are below it
         (the cost is quadratic near the optimum, so ``ftol = ε²`` means parameters to about ε).
-      xtol: stop when ``‖δ‖ <= xtol (xtol + ‖x‖)``.
+      xtol: stop when the next step is ``‖δ‖ <= xtol (xtol + ‖x‖)``; that step is taken
+        without evaluating `fun` at its end (near the optimum it squares the error).
       gtol: stop when every column of J is nearly orthogonal to r (cosine below `gtol`).
       damping: initial λ (relative to the diagonal of JᵀJ).
       jac: ``"fwd"`` (``jax.jacfwd``; best for few parameters) or ``"rev"``.
