@@ -102,6 +102,17 @@ def test_linear_problem_is_solved_exactly():
     np.testing.assert_allclose(sol.params, np.linalg.lstsq(a, b, rcond=None)[0], rtol=1e-10)
 
 
+def test_a_converged_start_costs_one_evaluation():
+    # The convergence tests look ahead from the state a step leaves: started at the optimum,
+    # the solver stops after evaluating the start, without trying a step.
+    a = np.random.default_rng(2).normal(size=(30, 4))
+    b = np.random.default_rng(3).normal(size=30)
+    best = np.linalg.lstsq(a, b, rcond=None)[0]
+    sol = jaxconv.least_squares(lambda p: jnp.asarray(a) @ p - b, jnp.asarray(best))
+    assert bool(sol.success) and int(sol.nfev) == 1 and int(sol.steps) == 0
+    np.testing.assert_allclose(sol.params, best, rtol=1e-12)
+
+
 def test_exact_fit_stops_and_step_cap_is_reported():
     sol = jaxconv.least_squares(lambda p: p - jnp.array([1.0, 2.0]), jnp.zeros(2))
     assert bool(sol.success)
