@@ -254,8 +254,7 @@ def lm_step(
 
 
 def _orthogonal(jtj: jax.Array, g: jax.Array, cost: jax.Array, gtol: float) -> jax.Array:
-    """gtol: the largest cosine between r and a column of J is at most `gtol` (MINPACK's test);
-    an exact fit (r = 0) also passes."""
+    """MINPACK's gtol test: every column of J within cosine `gtol` of orthogonal to r (or r = 0)."""
     rnorm = jnp.sqrt(2.0 * cost)
     cosine = jnp.max(jnp.abs(g) / jnp.sqrt(jnp.maximum(jnp.diagonal(jtj), 1e-300)))
     return (rnorm == 0) | (cosine <= gtol * rnorm)
