@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from jaxconv._fit import FitResult, fit, fit_batch
+from jaxconv._fit_step import each_pair, pair_group
 from jaxconv._forward import check_data
 from jaxconv._gaussian import gaussian_truncation
 from jaxconv._models import GaussianBlur
@@ -298,7 +299,7 @@ def fit_gaussian_tiles(
         None, ndim=ndim, shift=shift, gain=gain, discretization=discretization,
         truncate_mass=truncate_mass, margin=margin,
     )  # fmt: skip
-    params = _init_tiles(model, xs, ys)
+    params = _init_tiles(model, pair_group(xs), xs, ys)
     model = model.resolve(params)
     _check_radius(fn, model.radius, size)
     options = dict(
@@ -317,9 +318,9 @@ def _init_one(model: GaussianBlur, x: jax.Array, y: jax.Array) -> Any:
     return model.init(x, y, None)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _init_tiles(model: GaussianBlur, xs: jax.Array, ys: jax.Array) -> Any:
-    return jax.vmap(lambda x, y: model.init(x, y, None))(xs, ys)
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _init_tiles(model: GaussianBlur, group: int, xs: jax.Array, ys: jax.Array) -> Any:
+    return each_pair(group, lambda x, y: model.init(x, y, None), xs, ys)
 
 
 def _per_axis(fn: str, name: str, value: Any, ndim: int) -> tuple[int, ...]:

@@ -228,10 +228,11 @@ def run(
     boundary = boundary if isinstance(boundary, str) else tuple(boundary)
 
     compile_time = 0.0
+    group = _fit_step.pair_group(image) if batched else 0
     if params is None:
         key = jax.random.PRNGKey(0) if key is None else key
         init_exe, compile_time = _fit_step.compiled(
-            _fit_step.init_params, (model, batched), image, target, key
+            _fit_step.init_params, (model, batched, group), image, target, key
         )
         params = init_exe(image, target, key)
     else:
@@ -239,7 +240,6 @@ def run(
     model = model.resolve(params)
     one = jax.tree_util.tree_map(lambda v: v[0], params) if batched else params
     border = resolve_border(fn, model, one, image.shape[batched:], border)
-    group = _fit_step.pair_group(image) if batched else 0
     cfg = Config(model, kind, opt, loss, int(steps), float(tol), border, boundary, method,
                  int(chunk), batched, group)  # fmt: skip
     exe, dt = _fit_step.compiled(_fit_step.init_carry, cfg, params, image, target)

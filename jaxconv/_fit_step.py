@@ -90,11 +90,11 @@ def pair_group(image: jax.Array) -> int:
     return 0 if group >= image.shape[0] else int(group)
 
 
-def _each_pair(cfg: Config, fn: Callable, *args: Any) -> Any:
-    """`fn` (of one pair's arguments) over the batch: one vmap, or groups in turn."""
-    if not cfg.group:
+def each_pair(group: int, fn: Callable, *args: Any) -> Any:
+    """`fn` (of one pair's arguments) over the batch: one vmap, or `group`-sized groups in turn."""
+    if not group:
         return jax.vmap(fn)(*args)
-    return lax.map(lambda a: fn(*a), args, batch_size=cfg.group)
+    return lax.map(lambda a: fn(*a), args, batch_size=group)
 
 
 # --- losses and steps (traced) -------------------------------------------------------------------
@@ -144,7 +144,7 @@ def init_carry(cfg: Config, params: Any, image: jax.Array, target: jax.Array) ->
     """The loop state before the first step (one per pair for batched fits)."""
     if cfg.batched:
         one = dataclasses.replace(cfg, batched=False, group=0)
-        return _each_pair(cfg, functools.partial(init_carry, one), params, image, target)
+        return each_pair(cfg.group, functools.partial(init_carry, one), params, image, target)
     dtype = ravel_pytree(params)[0].dtype
     status = jnp.asarray(RUNNING, jnp.int32)
     detail = jnp.asarray(0, jnp.int32)
@@ -261,7 +261,7 @@ def run_chunk(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) ->
         return carry, hist
 
     if cfg.batched:
-        return _each_pair(cfg, one, carry, image, target)
+        return each_pair(cfg.group, one, carry, image, target)
     return one(carry, image, target)
 
 
@@ -292,16 +292,16 @@ def finish(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) -> tu
         return params, loss, cfg.model.derived(params), None
 
     if cfg.batched:
-        return _each_pair(cfg, one, carry, image, target)
+        return each_pair(cfg.group, one, carry, image, target)
     return one(carry, image, target)
 
 
 def init_params(static: tuple, image: jax.Array, target: jax.Array, key: Any) -> Any:
-    """The model's starting parameters (vmapped over a batch, one key per pair)."""
-    model, batched = static
+    """The model's starting parameters (over a batch: one key per pair, see `each_pair`)."""
+    model, batched, group = static
     if batched:
         keys = jax.random.split(key, image.shape[0])
-        return jax.vmap(model.init)(image, target, keys)
+        return each_pair(group, model.init, image, target, keys)
     return model.init(image, target, key)
 
 

@@ -131,23 +131,34 @@ def test_fit_batch_in_groups_equals_one_vmap(monkeypatch):
     rng = np.random.default_rng(3)
     covs = [np.diag(rng.uniform(0.7, 1.6, 2) ** 2) for _ in range(11)]
     xs = np.stack([X[i : i + 32, 2 * i : 2 * i + 32] for i in range(11)])
-    ys = np.stack([scipy_blur(x, c, 5) for x, c in zip(xs, covs, strict=True)])
+    clean = np.stack([scipy_blur(x, c, 5) for x, c in zip(xs, covs, strict=True)])
+    noisy = clean + 1e-3 * rng.standard_normal(clean.shape)  # standard errors above round-off
     model = jaxconv.GaussianBlur(radius=5)
     runs = {}
     for group_bytes, group in ((32 * 1024, 4), (1 << 40, 0)):
         monkeypatch.setattr(_fit_step, "_GROUP_BYTES", group_bytes)
         assert _fit_step.pair_group(jnp.asarray(xs)) == group
-        runs[group] = jaxconv.fit_batch(model, xs, ys, optimizer="lm", progress=False)
-    grouped, whole = runs[4], runs[0]
+        for name, ys in (("clean", clean), ("noisy", noisy)):
+            runs[name, group] = jaxconv.fit_batch(model, xs, ys, optimizer="lm", progress=False)
+    grouped, whole = runs["clean", 4], runs["clean", 0]
     np.testing.assert_array_equal(grouped.steps, whole.steps)
+    # Equal to round-off (the off-diagonal entries are ~1e-14 around a true 0).
     np.testing.assert_allclose(grouped.derived["covariance"], whole.derived["covariance"],
-                               rtol=1e-12)  # fmt: skip
-    np.testing.assert_allclose(grouped.history, whole.history, rtol=1e-10)
+                               rtol=1e-12, atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(grouped.history, whole.history, rtol=1e-8, atol=1e-20)
+    errors = [rel_err(c, t) for c, t in zip(grouped.derived["covariance"], covs, strict=True)]
+    assert max(errors) <= 1e-8
+    # With noise, round-off can move a stop by one step; the answers agree far below the noise.
+    grouped, whole = runs["noisy", 4], runs["noisy", 0]
+    assert np.max(np.abs(grouped.steps - whole.steps)) <= 1
+    np.testing.assert_allclose(grouped.derived["covariance"], whole.derived["covariance"],
+                               rtol=1e-6, atol=1e-7)  # fmt: skip
+    assert np.max(np.abs(grouped.derived["covariance"] - whole.derived["covariance"])) <= (
+        1e-3 * np.min(grouped.stderr["covariance"])
+    )
     np.testing.assert_allclose(grouped.stderr["covariance"], whole.stderr["covariance"],
-                               rtol=1e-8)  # fmt: skip
-    for res in runs.values():
-        errors = [rel_err(c, t) for c, t in zip(res.derived["covariance"], covs, strict=True)]
-        assert max(errors) <= 1e-8
+                               rtol=1e-6)  # fmt: skip
+    assert grouped.status.tolist() == ["converged"] * 11
 
 
 def test_gaussian_edge_recovers_scale_and_orientation():
