@@ -26,7 +26,13 @@ from typing import Any
 import jax
 import numpy as np
 
+try:
+    import resource
+except ImportError:  # not on Windows: no page-fault counts there
+    resource = None
+
 _PACKAGES = ("jaxconv", "jax", "jaxlib", "numpy", "scipy", "opencv-python-headless")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def parse_args(name: str, doc: str, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -149,16 +155,9 @@ def time_interleaved(
     }
 
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
 def minor_faults() -> int:
     """Minor page faults of this process so far (0 where `resource` is missing)."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return 0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    return 0 if resource is None else resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def rel_error(out: Any, ref: np.ndarray) -> float:

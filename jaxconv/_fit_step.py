@@ -26,7 +26,7 @@ from jax.flatten_util import ravel_pytree
 from jaxconv import _lstsq
 from jaxconv._forward import crop, forward, forward_and_jacobian
 from jaxconv._models import Model
-from jaxconv._uncertainty import from_jacobian
+from jaxconv._uncertainty import from_information
 
 RUNNING, CONVERGED, MAX_STEPS, NONFINITE, STALLED, CALLBACK = range(6)
 STATUS = ("running", "converged", "max_steps", "non-finite", "stalled", "callback")
@@ -270,7 +270,7 @@ def finish(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) -> tu
 
     The final parameters are the last ones, or the best seen if the fit hit a non-finite value.
 
-    An LM fit already holds the residual and Jacobian at its parameters: they are reused. A
+    An LM fit already holds the residual and JᵀJ at its parameters: they are reused. A
     gradient fit with the mse loss takes its loss from the prediction that comes with the
     Jacobian, so the program holds one forward model, not two.
     """
@@ -281,12 +281,12 @@ def finish(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) -> tu
         if cfg.kind == "lm":
             s = carry.opt_state
             loss = 2.0 * s.cost / s.residual.shape[0]
-            unc = from_jacobian(cfg.model, params, s.jacobian_t, s.residual) if small else None
+            unc = from_information(cfg.model, params, s.gram, s.residual) if small else None
             return params, loss, cfg.model.derived(params), unc
         if cfg.loss == "mse" and small:
             x, unravel = ravel_pytree(params)
             resid, jacobian_t = _vjac_fn(cfg, unravel, image, target)(x)
-            unc = from_jacobian(cfg.model, params, jacobian_t, resid)
+            unc = from_information(cfg.model, params, _lstsq.gram(jacobian_t), resid)
             return params, jnp.mean(resid * resid), cfg.model.derived(params), unc
         loss = loss_value(cfg, params, image, target)
         return params, loss, cfg.model.derived(params), None

@@ -62,12 +62,12 @@ def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: in
     return Uncertainty(unravel(std), cov, derived, jnp.asarray(noise_std), dof)
 
 
-def from_jacobian(model: Model, params: Any, jacobian_t: jax.Array, residual: jax.Array):
-    """Standard errors from a (transposed) Jacobian and residual at hand (an LM solver's)."""
-    n, m = jacobian_t.shape
+def from_information(model: Model, params: Any, information: jax.Array, residual: jax.Array):
+    """Standard errors from ``JᵀJ`` and the residual at hand (an LM solver carries both)."""
+    n, m = information.shape[0], residual.shape[0]
     dof = max(m - n, 1)
     noise_std = jnp.sqrt(jnp.sum(residual * residual) / dof)
-    cov = noise_std**2 * _inverse_information(jacobian_t)
+    cov = noise_std**2 * spd_inverse(information)
     return propagate(model, params, cov, noise_std, dof)
 
 
