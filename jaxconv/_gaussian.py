@@ -56,6 +56,7 @@ from jaxconv._gaussian_core import (
     per_axis,
     solve_lower,
     static_radius,
+    sum_last,
     traced_size_error,
 )
 
@@ -107,12 +108,12 @@ def _density(d: jax.Array, arr: jax.Array, form: str, chol: jax.Array | None) ->
     n = d.shape[-1]
     if form != "full":
         var = jnp.broadcast_to(arr, (n,))
-        maha = jnp.sum(d * d / var, axis=-1)
+        maha = sum_last(d * d / var)
         logdet = jnp.sum(jnp.log(var))
     else:
         chol = cholesky(arr) if chol is None else chol.astype(arr.dtype)
         z = solve_lower(chol, d)
-        maha = jnp.sum(z * z, axis=-1)
+        maha = sum_last(z * z)
         logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
     return jnp.exp(-0.5 * (n * _LOG_2PI + logdet + maha))
 
