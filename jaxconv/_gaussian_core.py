@@ -252,14 +252,14 @@ def _axis_kernel(sd, mu, *, offsets, h, order, discretization, normalize, size):
 # --- small dense linear algebra -------------------------------------------------------------------
 # Kernels live in N <= 3 dimensions, where unrolled formulas beat LAPACK calls: they compile and
 # differentiate (to any order) far faster, and agree to round-off.
-_UNROLL = 4
+UNROLL = 4
 
 
 def cholesky(a: jax.Array) -> jax.Array:
     """Lower Cholesky factor of a symmetric matrix (symmetrised first, like jnp.linalg.cholesky)."""
     n = a.shape[-1]
     a = 0.5 * (a + a.T)
-    if n > _UNROLL:
+    if n > UNROLL:
         return jnp.linalg.cholesky(a)
     rows = [[jnp.zeros((), a.dtype)] * n for _ in range(n)]
     for i in range(n):
@@ -278,7 +278,7 @@ def sum_last(a: jax.Array) -> jax.Array:
     per element, which made the kernel's tangents a quarter of an LM fit's evaluation.
     """
     n = a.shape[-1]
-    if n > _UNROLL:
+    if n > UNROLL:
         return jnp.sum(a, axis=-1)
     return functools.reduce(operator.add, [a[..., i] for i in range(n)])
 
@@ -286,7 +286,7 @@ def sum_last(a: jax.Array) -> jax.Array:
 def solve_lower(chol: jax.Array, d: jax.Array) -> jax.Array:
     """``z = L⁻¹ d`` for each point ``d[..., :]`` (forward substitution)."""
     n = chol.shape[-1]
-    if n > _UNROLL:
+    if n > UNROLL:
         z = solve_triangular(chol, d.reshape(-1, n).T, lower=True)
         return z.T.reshape(d.shape)
     z = []
@@ -295,6 +295,18 @@ def solve_lower(chol: jax.Array, d: jax.Array) -> jax.Array:
         for k in range(i):
             s = s - chol[i, k] * z[k]
         z.append(s / chol[i, i])
+    return jnp.stack(z, axis=-1)
+
+
+def solve_upper(upper: jax.Array, d: jax.Array) -> jax.Array:
+    """``z = U⁻¹ d`` for each point ``d[..., :]`` (back substitution), N <= 4."""
+    n = upper.shape[-1]
+    z = [None] * n
+    for i in reversed(range(n)):
+        s = d[..., i]
+        for k in range(i + 1, n):
+            s = s - upper[i, k] * z[k]
+        z[i] = s / upper[i, i]
     return jnp.stack(z, axis=-1)
 
 

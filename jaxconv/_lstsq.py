@@ -33,6 +33,8 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
+from jaxconv._gaussian_core import UNROLL, cholesky, solve_lower, solve_upper
+
 # Status codes (int32 inside the loop); `STATUS` names them.
 RUNNING, FTOL, XTOL, GTOL, PRECISION, MAX_STEPS, NONFINITE, STALLED = range(8)
 STATUS = {
@@ -128,6 +130,13 @@ def rmatvec(jt: jax.Array, r: jax.Array) -> jax.Array:
     return jnp.sum(jt * r[None, :], axis=-1)
 
 
+def normal_equations(jt: jax.Array, r: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(JᵀJ, Jᵀr, ‖r‖²)`` from one Gram matrix of the rows of ``[Jᵀ; rᵀ]`` (one pass over J)."""
+    n = jt.shape[0]
+    a = gram(jnp.concatenate([jt, r[None, :]], axis=0))
+    return a[:n, :n], a[:n, n], a[n, n]
+
+
 def matvec(a: jax.Array, x: jax.Array) -> jax.Array:
     """``a x`` for a small square `a`."""
     return jnp.sum(a * x[None, :], axis=1)
@@ -184,17 +193,18 @@ def lm_step(
     delta = jnp.where(first, 0.0, -spd_solve(damped, g))
     x_new = s.x + delta
     r_new, j_new = value_and_jacobian(fun, x_new, jac) if vjac is None else vjac(x_new)
-    cost_new = 0.5 * jnp.sum(r_new * r_new)
+    jtj_new, g_new, rr_new = normal_equations(j_new, r_new)
+    cost_new = 0.5 * rr_new
     predicted = -(jnp.sum(g * delta) + 0.5 * jnp.sum(delta * matvec(jtj, delta)))
     actual = s.cost - cost_new
-    ok = jnp.isfinite(cost_new) & jnp.all(jnp.isfinite(j_new)) & jnp.all(jnp.isfinite(delta))
+    ok = jnp.isfinite(cost_new) & jnp.all(jnp.isfinite(jtj_new)) & jnp.all(jnp.isfinite(delta))
     rho = actual / jnp.where(predicted > 0, predicted, 1.0)
     accept = jnp.where(first, ok, ok & (predicted > 0) & (rho > 0) & ~small_grad)
 
     grow = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
     new_damping = jnp.where(accept, s.damping * grow, s.damping * s.nu)
     new_nu = jnp.where(accept, 2.0, 2.0 * s.nu)
-    diag_new = jnp.sum(j_new * j_new, axis=-1)
+    diag_new = jnp.diagonal(jtj_new)
     new_scale = jnp.where(
         first, jnp.where(diag_new > 0, diag_new, 1.0), jnp.maximum(s.scale, diag_new)
     )
@@ -203,14 +213,12 @@ def lm_step(
     def pick(new, old):
         return jnp.where(accept, new, old)
 
-    jacobian_t = jnp.where(accept, j_new, s.jacobian_t)
-    residual = pick(r_new, s.residual)
     out = LMState(
         x=pick(x_new, s.x),
-        residual=residual,
-        jacobian_t=jacobian_t,
-        gram=gram(jacobian_t),
-        gradient=rmatvec(jacobian_t, residual),
+        residual=pick(r_new, s.residual),
+        jacobian_t=pick(j_new, s.jacobian_t),
+        gram=pick(jtj_new, s.gram),
+        gradient=pick(g_new, s.gradient),
         cost=pick(cost_new, s.cost),
         damping=jnp.where(keep, s.damping, new_damping),
         nu=jnp.where(keep, s.nu, new_nu),
@@ -274,10 +282,19 @@ def spd_inverse(a: jax.Array) -> jax.Array:
 
 
 def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a⁻¹ b`` for a symmetric positive-definite `a` (see :func:`spd_inverse`)."""
+    """``a⁻¹ b`` for a symmetric positive-definite `a`, equilibrated by its diagonal.
+
+    Up to 4 unknowns by an unrolled Cholesky factorisation (a few scalar operations: an LM
+    step solves two such systems, where a batched ``eigh`` call cost more than the solve);
+    larger systems through ``eigh`` (see :func:`spd_inverse`).
+    """
     d = jnp.sqrt(jnp.diagonal(a))
     d = jnp.where(d > 0, d, 1.0)
-    w, v = jnp.linalg.eigh(a / jnp.outer(d, d))
+    a = a / jnp.outer(d, d)
+    if a.shape[0] <= UNROLL:
+        chol = cholesky(a)
+        return solve_upper(chol.T, solve_lower(chol, b / d)) / d
+    w, v = jnp.linalg.eigh(a)
     coef = jnp.sum(v * (b / d)[:, None], axis=0) / w  # Vᵀ (b / d) / w
     return matvec(v, coef) / d
 
