@@ -111,11 +111,14 @@ def time_call(fn: Callable[[], Any], repeats: int, slow_s: float) -> dict[str, A
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], Any]], repeats: int, slow_s: float
+    fns: dict[str, Callable[[], Any]], repeats: int, slow_s: float, fast_repeats: int = 1
 ) -> dict[str, dict[str, Any]]:
     """`time_call` for several implementations at once, interleaving their timed calls.
 
-    Each round times every implementation once, in a fresh random (seeded) order.
+    Each round times every implementation once, in a fresh random (seeded) order; those whose
+    warm-up call took less than ``slow_s / 10`` are timed `fast_repeats` times per round, their
+    calls shuffled among the others (more samples of the cheap entries for the same rounds of
+    the expensive ones, so their medians are not the middle of 3 noisy calls).
     """
     warm = {}
     for name, fn in fns.items():
@@ -124,14 +127,14 @@ def time_interleaved(
         warm[name] = time.perf_counter() - start
     times: dict[str, list[float]] = {name: [] for name in fns}
     faults: dict[str, list[int]] = {name: [] for name in fns}
-    names = list(fns)
+    calls = [n for n in fns for _ in range(fast_repeats if warm[n] < slow_s / 10 else 1)]
     order = np.random.default_rng(0)
     for r in range(repeats):
         # A new order every round: an entry timed right after a heavy one finds the caches cold
         # (and, on some machines, memory to fault in again); a fixed order biased the same
         # entries every round (jaxconv's "auto" always ran after jax.scipy's fftconvolve, and
         # timed up to 1.9x slower than the identical program forced to "shift").
-        for name in order.permutation(names):
+        for name in order.permutation(calls):
             fn = fns[name]
             if warm[name] >= slow_s and r >= 2:
                 continue

@@ -184,7 +184,7 @@ def bench_batch(count: int, size: int, args: argparse.Namespace, rng) -> dict[st
         ),
     }
     compile_s = {k: v().compile_time for k, v in fns.items() if k.startswith("jaxconv")}
-    entries = _bench.time_interleaved(fns, args.loop_repeats, args.slow_s)
+    entries = _bench.time_interleaved(fns, args.loop_repeats, args.slow_s, fast_repeats=5)
     tile_covs = mosaic_order(covs)
     for name, fn in fns.items():
         out = fn()
