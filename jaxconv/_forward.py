@@ -196,8 +196,9 @@ def forward_and_jacobian(
 
     For kernel models the prediction is linear in the kernel, so ``∂pred/∂θ_i = image ⊛ ∂k/∂θ_i``:
     the kernel and its n derivative kernels (``jax.jacfwd`` of the small kernel function) go
-    through one convolution call as a stack of n + 1 kernels, which shares the image's FFT and
-    costs about half of pushing tangents through the convolution itself.
+    through one convolution call as a stack of n + 1 kernels, sharing the image's FFT. (Inside
+    the LM loop, where XLA hoists the image's FFT out of the loop, ``jax.jacfwd`` through the
+    convolution is faster, and :func:`jaxconv._lstsq.lm_step` uses that.)
     """
     x, unravel = ravel_pytree(params)
     if not hasattr(model, "kernel"):
