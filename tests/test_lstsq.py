@@ -144,3 +144,29 @@ def test_errors(kwargs, match):
 def test_integer_params_are_rejected():
     with pytest.raises(TypeError, match=r"least_squares: `params` must hold float arrays"):
         jaxconv.least_squares(lambda p: p, jnp.array([1, 2]))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6])
+def test_spd_solve_matches_numpy(n):
+    # n <= 4: the unrolled Cholesky; larger: eigh. Badly scaled, to exercise the equilibration.
+    from jaxconv._lstsq import spd_solve
+
+    rng = np.random.default_rng(n)
+    m = rng.standard_normal((n, n))
+    scale = np.logspace(-3, 3, n)
+    a = scale[:, None] * (m @ m.T + 0.1 * np.eye(n)) * scale[None, :]
+    b = rng.standard_normal(n)
+    np.testing.assert_allclose(spd_solve(jnp.asarray(a), jnp.asarray(b)), np.linalg.solve(a, b),
+                               rtol=1e-9)  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [3, 20])
+def test_normal_equations_match_numpy(n):
+    from jaxconv._lstsq import normal_equations
+
+    rng = np.random.default_rng(n)
+    jt, r = rng.standard_normal((n, 50)), rng.standard_normal(50)
+    jtj, g, rr = normal_equations(jnp.asarray(jt), jnp.asarray(r))
+    np.testing.assert_allclose(jtj, jt @ jt.T, rtol=1e-12)
+    np.testing.assert_allclose(g, jt @ r, rtol=1e-12)
+    np.testing.assert_allclose(rr, r @ r, rtol=1e-12)
