@@ -125,11 +125,6 @@ def gram(jt: jax.Array) -> jax.Array:
     return jnp.sum(jt[:, None, :] * jt[None, :, :], axis=-1)
 
 
-def rmatvec(jt: jax.Array, r: jax.Array) -> jax.Array:
-    """``Jᵀ r`` from the transposed Jacobian."""
-    return jnp.sum(jt * r[None, :], axis=-1)
-
-
 def normal_equations(jt: jax.Array, r: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(JᵀJ, Jᵀr, ‖r‖²)`` from one Gram matrix of the rows of ``[Jᵀ; rᵀ]`` (one pass over J)."""
     n = jt.shape[0]

@@ -42,11 +42,6 @@ class Uncertainty(NamedTuple):
     dof: int
 
 
-def _inverse_information(jacobian_t: jax.Array) -> jax.Array:
-    """``(JᵀJ)⁻¹``, equilibrated by its diagonal first (parameters of very different scales)."""
-    return spd_inverse(gram(jacobian_t))
-
-
 def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: int) -> Uncertainty:
     """Standard deviations of the parameters and of ``model.derived`` from ``Cov(θ)``."""
     x, unravel = ravel_pytree(params)
@@ -62,13 +57,18 @@ def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: in
     return Uncertainty(unravel(std), cov, derived, jnp.asarray(noise_std), dof)
 
 
-def from_information(model: Model, params: Any, information: jax.Array, residual: jax.Array):
-    """Standard errors from ``JᵀJ`` and the residual at hand (an LM solver carries both)."""
+def from_information(
+    model: Model, params: Any, information: jax.Array, residual: jax.Array, noise_std: Any = 0.0
+) -> Uncertainty:
+    """Standard errors from ``JᵀJ`` and the residual at hand (an LM solver carries both).
+
+    The noise level is `noise_std` where it is > 0, else estimated from the residual.
+    ``(JᵀJ)⁻¹`` is taken equilibrated by its diagonal (parameters of very different scales).
+    """
     n, m = information.shape[0], residual.shape[0]
     dof = max(m - n, 1)
-    noise_std = jnp.sqrt(jnp.sum(residual * residual) / dof)
-    cov = noise_std**2 * spd_inverse(information)
-    return propagate(model, params, cov, noise_std, dof)
+    s = jnp.where(noise_std > 0, noise_std, jnp.sqrt(jnp.sum(residual * residual) / dof))
+    return propagate(model, params, s**2 * spd_inverse(information), s, dof)
 
 
 def _prepare(fn, model, params, image, target, border):
@@ -168,8 +168,5 @@ def cramer_rao_bound(
 def _jitted(model, border, boundary, method, params, image, target, noise_std):
     """Both public functions in one compiled program: ``noise_std <= 0`` means "estimate it"."""
     pred, jacobian_t = forward_and_jacobian(model, params, image, border, boundary, method)
-    n, m = jacobian_t.shape
-    dof = max(m - n, 1)
     resid = pred - jnp.ravel(crop(target, border))
-    s = jnp.where(noise_std > 0, noise_std, jnp.sqrt(jnp.sum(resid * resid) / dof))
-    return propagate(model, params, s**2 * _inverse_information(jacobian_t), s, dof)
+    return from_information(model, params, gram(jacobian_t), resid, noise_std)
