@@ -7,6 +7,7 @@ eagerly and validated with ordinary Python checks before any JAX code sees them.
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import json
 import os
 import re
@@ -209,29 +210,35 @@ def _read_pillow(path: Path) -> np.ndarray:
 def default_image() -> np.ndarray:
     """Returns the shipped example photograph as a float64 gray image in ``[0, 1]``.
 
-    The photo is scikit-image's "chelsea" (CC0), gray, resized to 200 x 300; see ``data/README.md``
-    for provenance and checksum. It is looked up in ``$JAXCONV_DATA_DIR`` if set, then in the
-    ``data/`` folder next to the ``jaxconv`` package directory (the repository checkout), then in
-    ``jaxconv/data/``.
+    The photo is scikit-image's "chelsea" (CC0), gray, resized to 200 x 300; ``data/README.md`` in
+    the repository gives its provenance and checksum. ``data/chelsea.txt`` is the documented source;
+    the package ships it as package data (``jaxconv/data/chelsea.txt``, a link to it in a checkout),
+    read with :mod:`importlib.resources`, so it works from a checkout, an editable install and a
+    wheel alike. ``$JAXCONV_DATA_DIR``, if set, names a folder whose ``chelsea.txt`` is used instead.
 
     Returns:
         An array of shape ``(200, 300)`` and dtype float64.
 
     Raises:
-        FileNotFoundError: the file is in none of those places; the message lists them.
+        FileNotFoundError: the file is not where it was looked for; the message says where.
     """
-    package_dir = Path(__file__).resolve().parent
-    candidates = [package_dir.parent / "data", package_dir / "data"]
-    if os.environ.get(_DATA_DIR_ENV):
-        candidates.insert(0, Path(os.environ[_DATA_DIR_ENV]))
-    for folder in candidates:
-        if (folder / _DEFAULT_IMAGE).is_file():
-            return load_image(folder / _DEFAULT_IMAGE)
-    looked = ", ".join(f"'{folder / _DEFAULT_IMAGE}'" for folder in candidates)
-    raise FileNotFoundError(
-        f"default_image: the shipped photo must exist; got none at {looked}. Run from a checkout "
-        f"of the repository or set ${_DATA_DIR_ENV} to the folder holding {_DEFAULT_IMAGE}."
-    )
+    override = os.environ.get(_DATA_DIR_ENV)
+    if override:
+        path = Path(override) / _DEFAULT_IMAGE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"default_image: ${_DATA_DIR_ENV} must name a folder holding {_DEFAULT_IMAGE}; "
+                f"got none at '{path}'. Unset it to use the photo shipped with the package."
+            )
+        return load_image(path)
+    resource = importlib.resources.files("jaxconv") / "data" / _DEFAULT_IMAGE
+    if not resource.is_file():
+        raise FileNotFoundError(
+            f"default_image: the package data file must exist; got none at '{resource}'. The "
+            f"installation is incomplete: reinstall jaxconv (from a checkout: pip install -e .)."
+        )
+    with importlib.resources.as_file(resource) as path:
+        return load_image(path)
 
 
 def _json_default(obj: Any) -> Any:

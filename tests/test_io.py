@@ -256,6 +256,24 @@ def test_default_image_env_override(tmp_path, monkeypatch):
     np.testing.assert_array_equal(default_image(), np.eye(3))
 
 
+def test_default_image_is_package_data_identical_to_data_folder(monkeypatch):
+    # data/chelsea.txt is the documented source; the package ships the same bytes as package data.
+    import importlib.resources
+
+    monkeypatch.delenv("JAXCONV_DATA_DIR", raising=False)
+    shipped = importlib.resources.files("jaxconv") / "data" / "chelsea.txt"
+    assert shipped.read_bytes() == (DATA / "chelsea.txt").read_bytes()
+
+
+def test_default_image_missing_package_data_says_reinstall(monkeypatch):
+    import jaxconv._io as io
+
+    monkeypatch.delenv("JAXCONV_DATA_DIR", raising=False)
+    monkeypatch.setattr(io, "_DEFAULT_IMAGE", "absent.txt")
+    with pytest.raises(FileNotFoundError, match=r"default_image: .*absent\.txt.*reinstall"):
+        default_image()
+
+
 def test_default_image_missing_names_where_it_looked(tmp_path, monkeypatch):
     import jaxconv._io as io
 
