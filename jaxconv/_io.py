@@ -214,7 +214,8 @@ def default_image() -> np.ndarray:
     the repository gives its provenance and checksum. ``data/chelsea.txt`` is the documented source;
     the package ships it as package data (``jaxconv/data/chelsea.txt``, a link to it in a checkout),
     read with :mod:`importlib.resources`, so it works from a checkout, an editable install and a
-    wheel alike. ``$JAXCONV_DATA_DIR``, if set, names a folder whose ``chelsea.txt`` is used instead.
+    wheel alike. ``$JAXCONV_DATA_DIR``, if set, names a folder whose ``chelsea.txt`` is used
+    instead.
 
     Returns:
         An array of shape ``(200, 300)`` and dtype float64.
