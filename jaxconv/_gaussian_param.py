@@ -98,11 +98,21 @@ class Gaussian(NamedTuple):
     # --- constructors ---------------------------------------------------------------------------
     @classmethod
     def from_cholesky(cls, chol: Any, *, mean: Any = None) -> "Gaussian":
-        """From a lower-triangular factor with a positive diagonal (may be traced)."""
+        """From a lower-triangular factor with a positive diagonal (may be traced).
+
+        A concrete `chol` with non-zero entries above the diagonal is rejected (it is not the
+        factor it looks like); a traced one cannot be checked, and only its lower triangle is read.
+        """
         fn = "Gaussian.from_cholesky"
         chol = jnp.asarray(chol)
         if chol.ndim != 2 or chol.shape[0] != chol.shape[1]:
             raise ValueError(f"{fn}: `chol` must be square (N, N); got shape {chol.shape}.")
+        value = concrete(chol)
+        if value is not None and np.any(np.triu(value, 1) != 0):
+            raise ValueError(
+                f"{fn}: `chol` must be lower triangular (zeros above the diagonal); got "
+                f"{value.tolist()}. For a covariance matrix use Gaussian.from_covariance."
+            )
         dtype = float_dtype(None, chol, mean)
         n = chol.shape[0]
         chol = chol.astype(dtype)

@@ -245,6 +245,16 @@ def test_gaussian_constructors_and_readouts():
     assert len(jax.tree_util.tree_leaves(g3)) == 3
 
 
+def test_from_cholesky_matches_numpy_and_traced_reads_lower_triangle():
+    chol = np.linalg.cholesky(SEED_COV)
+    got = jaxconv.Gaussian.from_cholesky(chol).covariance
+    np.testing.assert_allclose(got, SEED_COV, rtol=1e-14)
+    # Traced, the upper triangle cannot be checked; only the lower one is read (documented).
+    upper = chol + np.triu(np.ones((2, 2)), 1)
+    traced = jax.jit(lambda c: jaxconv.Gaussian.from_cholesky(c).covariance)(upper)
+    np.testing.assert_allclose(traced, SEED_COV, rtol=1e-14)
+
+
 def test_from_angle_convention():
     # θ from the x (last) axis towards y (first): the σ1 axis is (sin θ, cos θ) in (row, col).
     theta = np.deg2rad(30.0)
@@ -306,6 +316,7 @@ def test_gaussian_kernel_and_gradients():
         (lambda: jaxconv.Gaussian.from_sigmas([1.0, 2.0], mean=[0.0]), "`mean` must have"),
         (lambda: jaxconv.Gaussian.isotropic(1.0, ndim=3).angle, "2-D"),
         (lambda: jaxconv.Gaussian(jnp.zeros(2), jnp.zeros(2)).covariance, "`offdiag`"),
+        (lambda: jaxconv.Gaussian.from_cholesky([[1.0, 0.5], [0.5, 1.0]]), "lower triangular"),
     ],
 )
 def test_gaussian_errors(make, match):
