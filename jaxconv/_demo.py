@@ -377,7 +377,9 @@ def run_demo(
     if stages is not None and not set(stages) <= set(known):
         raise ValueError(f"run_demo: `stages` must be among {known}; got {list(stages)}.")
     todo = [st for st in _STAGES if stages is None or st[0] in stages]
-    bar = tqdm(todo, desc="jaxconv demo", unit="stage", disable=not progress, leave=False)
+    # disable=None: no bar, hence no escape codes, when stderr is not a terminal (a log file).
+    off = None if progress else True
+    bar = tqdm(todo, desc="jaxconv demo", unit="stage", disable=off, leave=False)
     for key, label, stage in bar:
         bar.set_postfix_str(label)
         before = set(ctx.files)

@@ -274,8 +274,10 @@ def run(
 
     chunk_exe, dt = _fit_step.compiled(_fit_step.run_chunk, cfg, carry, image, target)
     compile_time += dt
+    # disable=None: no bar, hence no escape codes, when stderr is not a terminal (a log file).
     bar = tqdm.tqdm(total=int(steps), initial=int(np.max(np.asarray(carry.step))), desc=fn,
-                    unit="step", delay=1.0, disable=not progress, leave=False)  # fmt: skip
+                    unit="step", delay=1.0, disable=None if progress else True,
+                    leave=False)  # fmt: skip
     try:
         while np.any(np.asarray(carry.status) == RUNNING):
             before = int(np.max(np.asarray(carry.step)))
