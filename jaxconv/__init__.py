@@ -1,128 +1,97 @@
-"""jaxconv: differentiable, jit-compiled convolution and filter fitting in JAX."""
+"""jaxconv: differentiable, jit-compiled convolution and filter fitting in JAX.
+
+Public names are imported on first use (PEP 562): ``import jaxconv`` alone does not import JAX,
+so the command line can reject a bad flag in milliseconds, before JAX starts. ``jaxconv.convolve``
+and ``from jaxconv import convolve`` work as usual; the submodules ``jaxconv.plot`` and
+``jaxconv.sharded`` are imported by ``import jaxconv.plot`` or on first attribute access.
+"""
+
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
-# Public re-exports, one block per private module. `__all__` is kept sorted at the end.
-# convolution engine
-from jaxconv._boundary import BOUNDARY_ALIASES
-from jaxconv._convolve import (
-    choose_method,
-    convolve,
-    convolve2d,
-    convolve_separable,
-    correlate,
-    correlate2d,
-    correlate_padded,
-)
+# Where each public name lives, one block per private module: the single source of `__all__`.
+_EXPORTS = {
+    # convolution engine
+    "BOUNDARY_ALIASES": "_boundary",
+    "choose_method": "_convolve",
+    "convolve": "_convolve",
+    "convolve2d": "_convolve",
+    "convolve_separable": "_convolve",
+    "correlate": "_convolve",
+    "correlate2d": "_convolve",
+    "correlate_padded": "_convolve",
+    # data and I/O
+    "default_image": "_io",
+    "load_image": "_io",
+    "save_json_atomic": "_io",
+    "save_npz_atomic": "_io",
+    # kernels: Gaussians from a covariance, derivatives of Gaussians, classic edge kernels
+    "box_kernel": "_edges",
+    "laplace_kernel": "_edges",
+    "prewitt_kernel": "_edges",
+    "scharr_kernel": "_edges",
+    "sobel_kernel": "_edges",
+    "gaussian_kernel": "_gaussian",
+    "gaussian_truncation": "_gaussian",
+    "multivariate_normal_pdf": "_gaussian",
+    "normal_pdf": "_gaussian",
+    "uniform_pdf": "_gaussian",
+    "difference_of_gaussians_kernel": "_gaussian_derivatives",
+    "gaussian_derivative_kernel": "_gaussian_derivatives",
+    "gaussian_laplace_kernel": "_gaussian_derivatives",
+    "oriented_derivative_kernel": "_gaussian_derivatives",
+    "Gaussian": "_gaussian_param",
+    # filters with scipy.ndimage's semantics
+    "edge_magnitude": "_edges",
+    "prewitt": "_edges",
+    "scharr": "_edges",
+    "sobel": "_edges",
+    "laplace": "_filters",
+    "ndimage_convolve": "_filters",
+    "ndimage_correlate": "_filters",
+    "uniform_filter": "_filters",
+    "gaussian_filter": "_gaussian_filters",
+    "gaussian_filter1d": "_gaussian_filters",
+    "gaussian_gradient_magnitude": "_gaussian_filters",
+    "gaussian_laplace": "_gaussian_filters",
+    # fitting: the optax loop, models, least squares, uncertainty, Gaussian blur estimation
+    "FitResult": "_fit",
+    "fit": "_fit",
+    "fit_batch": "_fit",
+    "GaussianFitResult": "_fit_gaussian",
+    "fit_gaussian": "_fit_gaussian",
+    "fit_gaussian_tiles": "_fit_gaussian",
+    "LeastSquaresResult": "_lstsq",
+    "least_squares": "_lstsq",
+    "FreeKernel": "_models",
+    "GaussianBlur": "_models",
+    "GaussianBlurParams": "_models",
+    "GaussianEdge": "_models",
+    "GaussianEdgeParams": "_models",
+    "KernelModel": "_models",
+    "Model": "_models",
+    "PredictionModel": "_models",
+    "spectral_covariance": "_spectral",
+    "Uncertainty": "_uncertainty",
+    "cramer_rao_bound": "_uncertainty",
+    "standard_errors": "_uncertainty",
+}
+_SUBMODULES = ("plot", "sharded")
 
-# data and I/O (plotting is the public submodule `jaxconv.plot`, imported on demand)
-from jaxconv._io import default_image, load_image, save_json_atomic, save_npz_atomic
+__all__ = sorted(_EXPORTS)
 
-# isort: split
-# kernels: Gaussians from a covariance, derivatives of Gaussians, classic edge kernels
-from jaxconv._edges import box_kernel, laplace_kernel, prewitt_kernel, scharr_kernel, sobel_kernel
-from jaxconv._gaussian import (
-    gaussian_kernel,
-    gaussian_truncation,
-    multivariate_normal_pdf,
-    normal_pdf,
-    uniform_pdf,
-)
-from jaxconv._gaussian_derivatives import (
-    difference_of_gaussians_kernel,
-    gaussian_derivative_kernel,
-    gaussian_laplace_kernel,
-    oriented_derivative_kernel,
-)
-from jaxconv._gaussian_param import Gaussian
 
-# isort: split
-# filters with scipy.ndimage's semantics
-from jaxconv._edges import edge_magnitude, prewitt, scharr, sobel
-from jaxconv._filters import laplace, ndimage_convolve, ndimage_correlate, uniform_filter
-from jaxconv._gaussian_filters import (
-    gaussian_filter,
-    gaussian_filter1d,
-    gaussian_gradient_magnitude,
-    gaussian_laplace,
-)
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(_importlib.import_module(f"jaxconv.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = _importlib.import_module(f"jaxconv.{name}")
+    else:
+        raise AttributeError(f"module 'jaxconv' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
-# isort: split
-# fitting: the optax loop, models, least squares, uncertainty, Gaussian blur estimation
-from jaxconv._fit import FitResult, fit, fit_batch
-from jaxconv._fit_gaussian import GaussianFitResult, fit_gaussian, fit_gaussian_tiles
-from jaxconv._lstsq import LeastSquaresResult, least_squares
-from jaxconv._models import (
-    FreeKernel,
-    GaussianBlur,
-    GaussianBlurParams,
-    GaussianEdge,
-    GaussianEdgeParams,
-    KernelModel,
-    Model,
-    PredictionModel,
-)
-from jaxconv._spectral import spectral_covariance
-from jaxconv._uncertainty import Uncertainty, cramer_rao_bound, standard_errors
 
-__all__ = [
-    "BOUNDARY_ALIASES",
-    "FitResult",
-    "FreeKernel",
-    "Gaussian",
-    "GaussianBlur",
-    "GaussianBlurParams",
-    "GaussianEdge",
-    "GaussianEdgeParams",
-    "GaussianFitResult",
-    "KernelModel",
-    "LeastSquaresResult",
-    "Model",
-    "PredictionModel",
-    "Uncertainty",
-    "box_kernel",
-    "choose_method",
-    "convolve",
-    "convolve2d",
-    "convolve_separable",
-    "correlate",
-    "correlate2d",
-    "correlate_padded",
-    "cramer_rao_bound",
-    "default_image",
-    "difference_of_gaussians_kernel",
-    "edge_magnitude",
-    "fit",
-    "fit_batch",
-    "fit_gaussian",
-    "fit_gaussian_tiles",
-    "gaussian_derivative_kernel",
-    "gaussian_filter",
-    "gaussian_filter1d",
-    "gaussian_gradient_magnitude",
-    "gaussian_kernel",
-    "gaussian_laplace",
-    "gaussian_laplace_kernel",
-    "gaussian_truncation",
-    "laplace",
-    "laplace_kernel",
-    "least_squares",
-    "load_image",
-    "multivariate_normal_pdf",
-    "ndimage_convolve",
-    "ndimage_correlate",
-    "normal_pdf",
-    "oriented_derivative_kernel",
-    "prewitt",
-    "prewitt_kernel",
-    "save_json_atomic",
-    "save_npz_atomic",
-    "scharr",
-    "scharr_kernel",
-    "sobel",
-    "sobel_kernel",
-    "spectral_covariance",
-    "standard_errors",
-    "uniform_filter",
-    "uniform_pdf",
-]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_SUBMODULES})
