@@ -3,22 +3,40 @@
 The target is a file, or is made from the image with a known covariance (``--blur``) or edge
 filter (``--edge``), optionally with noise; then the known truth is printed next to the estimate.
 Writes ``fit.json`` (parameters, standard errors, truth, loss, status, timings) and ``fit.png``.
+:func:`check_fit` checks every argument and reads the inputs without JAX; :func:`fit_command`
+then builds the target and fits.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
 import jaxconv
-from jaxconv._cli import UsageError
-from jaxconv._io import default_image, load_image, save_json_atomic
+from jaxconv import _io
+from jaxconv._cli import UsageError, check_positive, check_writable
+
+# The target's Gaussian kernel reaches 8 σ along each axis: the mass it leaves out is < 1e-14, and
+# it covers the kernel fit_gaussian sizes for the true blur (mass 1e-8 with a margin 1.25: 7.2 σ).
+_KERNEL_SIGMAS = 8.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FitInputs:
+    """What :func:`check_fit` read and settled: gray float64 images, the model, the blur."""
+
+    model: str
+    image: np.ndarray
+    target: np.ndarray | None  # None: made from the image (--blur or --edge)
+    cov: np.ndarray | None = None  # --blur's covariance
+    radius: tuple[int, ...] | None = None  # of --blur's kernel
 
 
 def parse_cov(text: str) -> np.ndarray:
@@ -37,7 +55,7 @@ def parse_cov(text: str) -> np.ndarray:
         raise UsageError(
             f'--blur: expected 1, 3 or 4 comma-separated numbers like "1,0.5,0.5,1"; got {text!r}.'
         )
-    if not np.allclose(cov, cov.T) or not np.all(np.isfinite(cov)):
+    if not np.all(np.isfinite(cov)) or not np.allclose(cov, cov.T):
         raise UsageError(
             f"--blur: the covariance must be symmetric and finite; got {cov.tolist()}."
         )
@@ -46,47 +64,118 @@ def parse_cov(text: str) -> np.ndarray:
     return cov
 
 
-def _data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def read_input(flag: str, path: Path) -> np.ndarray:
+    """Reads an input file as a gray float64 image; a usage error naming `flag` if it cannot.
+
+    A colour image is converted with load_image's own luma weights, with a note on stderr.
+    """
+    try:
+        image = _io.load_image(path, as_gray=False)
+    except (OSError, ValueError, TypeError) as err:
+        message = str(err)
+        if message.startswith("load_image: `path`"):  # "`path` must be ...; got ..."
+            message = flag + message.removeprefix("load_image: `path`")
+        elif isinstance(err, OSError) and err.strerror:
+            message = f"{flag} cannot be read ({err.strerror}); got '{path}'."
+        else:
+            message = f"{flag}: {message}"
+        raise UsageError(message) from None
+    if image.ndim == 3:
+        kind = "RGBA" if image.shape[-1] == 4 else "RGB"
+        print(f"jaxconv fit: note: {flag} '{path}' is {kind}: converted {kind} to gray with ITU-R "
+              "BT.601 luma (0.299 R + 0.587 G + 0.114 B)"
+              + (", alpha dropped" if kind == "RGBA" else ""), file=sys.stderr)  # fmt: skip
+        image = image[..., :3] @ _io._LUMA_601
+    return image
+
+
+def blur_radius(cov: np.ndarray, shape: tuple[int, ...], text: str) -> tuple[int, ...]:
+    """The target kernel's radius per axis; a usage error if that kernel does not fit the image."""
+    radius = tuple(math.ceil(_KERNEL_SIGMAS * math.sqrt(v)) for v in np.diag(cov))
+    if any(2 * r + 1 > n for r, n in zip(radius, shape, strict=True)):
+        largest = min(((n - 1) // 2 / _KERNEL_SIGMAS) ** 2 for n in shape)
+        raise UsageError(
+            f"--blur is too wide for the image of shape {shape}: its kernel (radius {radius}, "
+            f"{_KERNEL_SIGMAS:g} σ per axis) must fit in it; got {text!r}. Use variances up to "
+            f"{largest:.3g}, or a larger --image."
+        )
+    return radius
+
+
+def check_fit(args: argparse.Namespace) -> FitInputs:
+    """Checks every `jaxconv fit` argument and reads the inputs, without JAX.
+
+    Raises:
+        UsageError: naming the flag at fault.
+    """
+    model = args.model or ("free" if args.edge else "gaussian")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be a positive int; got {args.steps}.")
+    if not args.noise >= 0 or not math.isfinite(args.noise):
+        raise UsageError(f"--noise must be >= 0 and finite; got {args.noise}.")
+    if args.size is not None and (model != "free" or args.size < 1):
+        raise UsageError(
+            f"--size must be a positive int, and only goes with --model free; got --size "
+            f"{args.size} with --model {model}."
+        )
+    if args.axis is not None and args.edge is None:
+        raise UsageError(f"--axis only goes with --edge; got --axis {args.axis} without it.")
+    if args.learning_rate is not None and args.optimizer != "adam":
+        raise UsageError(
+            "--learning-rate only goes with --optimizer adam (lm and lbfgs size their own "
+            f"steps); got --optimizer {args.optimizer}."
+        )
+    check_positive("--learning-rate", args.learning_rate)
+    cov = None if args.blur is None else parse_cov(args.blur)
+    check_writable("--out", args.out, folder=True)
+    if args.checkpoint is not None:
+        check_writable("--checkpoint", args.checkpoint, folder=False)
+    image = _io.default_image() if args.image is None else read_input("--image", args.image)
+    target = None if args.target is None else read_input("--target", args.target)
+    if target is not None and target.shape != image.shape:
+        raise UsageError(f"--target must have the image's shape {image.shape}; got {target.shape}.")
+    if model == "free" and (args.size or 3) > min(image.shape):
+        raise UsageError(
+            f"--size must be at most the image's smaller side {min(image.shape)}; "
+            f"got {args.size or 3}."
+        )
+    radius = None if cov is None else blur_radius(cov, image.shape, args.blur)
+    return FitInputs(model, image, target, cov, radius)
+
+
+def _data(args: argparse.Namespace, inputs: FitInputs) -> tuple[np.ndarray, np.ndarray, dict]:
     """The image, the target and what is known about the truth."""
     dtype = np.dtype(args.dtype)
-    image = (default_image() if args.image is None else load_image(args.image)).astype(dtype)
+    image = inputs.image.astype(dtype)
     truth: dict[str, Any] = {}
-    if args.target is not None:
-        target = load_image(args.target).astype(dtype)
-        if target.shape != image.shape:
-            raise ValueError(
-                f"--target must have the image's shape {image.shape}; got {target.shape}."
-            )
-    elif args.blur is not None:
-        cov = parse_cov(args.blur)
-        # A radius of 6.5 σ leaves < 1e-9 of the mass out: the target is the model's own blur.
-        radius = math.ceil(6.5 * math.sqrt(np.linalg.eigvalsh(cov).max()))
-        kernel = jaxconv.gaussian_kernel(cov.astype(dtype), radius=radius)
+    if inputs.target is not None:
+        target = inputs.target.astype(dtype)
+    elif inputs.cov is not None:
+        kernel = jaxconv.gaussian_kernel(inputs.cov.astype(dtype), radius=inputs.radius)
         target = np.asarray(jaxconv.convolve(image, kernel, mode="same", boundary="symm"))
-        truth = {"covariance": cov}
+        truth = {"covariance": inputs.cov}
     else:
-        target = np.asarray(getattr(jaxconv, args.edge)(image, axis=args.axis))
-        truth = {"kernel": np.asarray(getattr(jaxconv, f"{args.edge}_kernel")(axis=args.axis))}
-    if args.noise < 0:
-        raise UsageError(f"--noise must be >= 0; got {args.noise}.")
+        axis = 1 if args.axis is None else args.axis
+        target = np.asarray(getattr(jaxconv, args.edge)(image, axis=axis))
+        truth = {"kernel": np.asarray(getattr(jaxconv, f"{args.edge}_kernel")(axis=axis))}
     if args.noise > 0:
         rng = np.random.default_rng(args.seed)
         target = target + args.noise * rng.standard_normal(target.shape).astype(dtype)
     return image, target, truth
 
 
-def _fit(args: argparse.Namespace, image: np.ndarray, target: np.ndarray) -> Any:
-    model = args.model or ("free" if args.edge else "gaussian")
-    if args.size is not None and (model != "free" or args.size < 1):
-        raise UsageError("--size must be a positive int, and only goes with --model free.")
+def _fit(args: argparse.Namespace, model: str, image: np.ndarray, target: np.ndarray) -> Any:
+    import jax
+
     options = {
         "optimizer": args.optimizer,
         "steps": args.steps,
+        "learning_rate": args.learning_rate,
         "progress": args.progress,
         "checkpoint": None if args.checkpoint is None else os.fspath(args.checkpoint),
     }
     if model == "gaussian":
-        return model, jaxconv.fit_gaussian(image, target, **options)
+        return jaxconv.fit_gaussian(image, target, **options)
     if model == "free":
         size = args.size or 3
         # LM solves this linear problem from zeros at once; gradient methods start from noise.
@@ -94,8 +183,7 @@ def _fit(args: argparse.Namespace, image: np.ndarray, target: np.ndarray) -> Any
         spec = jaxconv.FreeKernel((size, size), init_kernel=init)
     else:
         spec = jaxconv.GaussianEdge()
-    key = jax.random.PRNGKey(args.seed)
-    return model, jaxconv.fit(spec, image, target, key=key, **options)
+    return jaxconv.fit(spec, image, target, key=jax.random.PRNGKey(args.seed), **options)
 
 
 def _fmt(value: Any, err: Any) -> str:
@@ -169,12 +257,11 @@ def _figure(model: str, res: Any, truth: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def fit_command(args: argparse.Namespace) -> int:
-    """Runs ``jaxconv fit``; returns the exit status."""
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps must be a positive int; got {args.steps}.")
-    image, target, truth = _data(args)
-    model, res = _fit(args, image, target)
+def fit_command(args: argparse.Namespace, inputs: FitInputs) -> int:
+    """Runs ``jaxconv fit`` on what :func:`check_fit` returned; returns the exit status."""
+    image, target, truth = _data(args, inputs)
+    model = inputs.model
+    res = _fit(args, model, image, target)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = _report(model, res, truth)
@@ -193,7 +280,7 @@ def fit_command(args: argparse.Namespace) -> int:
         "history": res.history,
         **report,
     }
-    save_json_atomic(out / "fit.json", record)
+    _io.save_json_atomic(out / "fit.json", record)
     _figure(model, res, truth, out / "fit.png")
     print(f"jaxconv fit: wrote {out / 'fit.json'} and {out / 'fit.png'}")
     return 0
