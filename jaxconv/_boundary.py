@@ -91,7 +91,7 @@ def pad(
             x = jnp.pad(x, widths)
             mask = np.pad(np.zeros(x.shape[axis] - lo - hi), (lo, hi), constant_values=1.0)
             mask = mask.reshape([-1 if i == axis else 1 for i in range(x.ndim)])
-            x = x + jnp.asarray(fillvalue, x.dtype) * mask.astype(x.real.dtype)
+            x = x + jnp.asarray(fillvalue, x.dtype) * jnp.asarray(mask, x.dtype)
         else:
             x = jnp.pad(x, widths, mode=_NUMPY_PAD_MODE[mode])
     return x

@@ -11,6 +11,7 @@ import numpy as np
 from jax import lax
 
 from jaxconv import _boundary, _methods
+from jaxconv._methods import promote
 
 MODES = ("full", "same", "valid")
 _PRECISIONS = {
@@ -33,14 +34,29 @@ def _check_static(fn: str, **options: Any) -> None:
             )
 
 
-def _as_array(fn: str, name: str, value: Any) -> jax.Array:
+def _as_array(fn: str, name: str, value: Any, allow_empty: bool = False) -> jax.Array:
     dtype = value.dtype if isinstance(value, jax.Array) else np.asarray(value).dtype
     if dtype.kind not in "biufcV" or (dtype.kind == "V" and dtype != jnp.bfloat16):
         raise TypeError(f"{fn}: `{name}` must have a numeric dtype; got {dtype}.")
     arr = jnp.asarray(value)
-    if arr.size == 0:
+    if arr.size == 0 and not allow_empty:
         raise ValueError(f"{fn}: `{name}` must not be empty; got shape {arr.shape}.")
     return arr
+
+
+def check_fillvalue(fn: str, name: str, value: Any, dtype: Any) -> None:
+    """scipy's rule for a fill value: one number, and complex only for complex results."""
+    if np.size(value) != 1:
+        raise ValueError(f"{fn}: `{name}` must be a scalar; got shape {np.shape(value)}.")
+    value_dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    if jnp.issubdtype(value_dtype, jnp.complexfloating) and not jnp.issubdtype(
+        dtype, jnp.complexfloating
+    ):
+        shown = value if isinstance(value, complex) else f"a value of dtype {value_dtype}"
+        raise ValueError(
+            f"{fn}: `{name}` must be real when the inputs are real (its imaginary part would be "
+            f"lost); got {shown}."
+        )
 
 
 def _precision(fn: str, precision: Any) -> Any:
@@ -83,15 +99,18 @@ def _normalize_axes(fn: str, in1: jax.Array, in2: jax.Array, axes: Any) -> tuple
     return in2, norm
 
 
-def _prepare(fn, in1, in2, mode, method, axes, boundary, precision):
-    """Validates everything static and returns the pieces of a convolution problem."""
+def _prepare(fn, in1, in2, mode, method, axes, boundary, precision, allow_empty=False):
+    """Validates everything static and returns the pieces of a convolution problem.
+
+    Two inputs of 0 dimensions (or a 0-d `in2`) leave no axis to convolve: `axes` is then ``()``.
+    """
     _check_static(fn, mode=mode, method=method, axes=axes, boundary=boundary)
     if mode not in MODES:
         raise ValueError(f"{fn}: `mode` must be one of {MODES}; got {mode!r}.")
     if method not in _methods.METHODS:
         raise ValueError(f"{fn}: `method` must be one of {_methods.METHODS}; got {method!r}.")
-    in1 = _as_array(fn, "in1", in1)
-    in2 = _as_array(fn, "in2", in2)
+    in1 = _as_array(fn, "in1", in1, allow_empty)
+    in2 = _as_array(fn, "in2", in2, allow_empty)
     if axes is None and in2.ndim > in1.ndim:
         raise ValueError(
             f"{fn}: `in2` must not have more dimensions than `in1`; "
@@ -115,9 +134,9 @@ def _prepare(fn, in1, in2, mode, method, axes, boundary, precision):
 
 def _result_dtype(in1: jax.Array, in2: jax.Array) -> tuple[Any, Any]:
     """(output dtype, compute dtype): ints/bools become float, half precisions compute in f32."""
-    dtype = jnp.result_type(in1, in2)
+    dtype = promote(in1, in2)
     if not jnp.issubdtype(dtype, jnp.inexact):
-        dtype = jnp.result_type(float)
+        dtype = promote(float)
     compute = jnp.float32 if dtype in _LOW_PRECISION else dtype
     return dtype, compute
 
@@ -187,6 +206,7 @@ def correlate_padded(
     """
     fn = "correlate_padded"
     x, k, axes, boundaries, prec = _prepare(fn, x, k, "valid", method, axes, boundary, precision)
+    check_fillvalue(fn, "fillvalue", fillvalue, _result_dtype(x, k)[0])
     if len(pads) != len(axes):
         raise ValueError(f"{fn}: `pads` must hold one (before, after) pair per axis; got {pads!r}.")
     return _correlate(x, k, axes, tuple(map(tuple, pads)), boundaries, fillvalue, method, prec, fn)
@@ -256,17 +276,61 @@ def _valid_swap(fn: str, s1: Sequence[int], s2: Sequence[int], axes: Sequence[in
     return not ok1
 
 
+def _same_batch(in1: jax.Array, in2: jax.Array, axes: Sequence[int]) -> jax.Array:
+    """`in2` cut to `in1`'s length 1 on the batch axes it would broadcast, for mode='same'.
+
+    scipy (``fftconvolve``/``oaconvolve`` with `axes`) crops the broadcast full result to `in1`'s
+    shape on every axis, centred: a batch axis of length 1 in `in1` keeps the result of
+    kernel ``(k - 1) // 2`` of the `k` along that axis, so only that kernel is computed.
+    """
+    index = tuple(
+        slice((k - 1) // 2, (k - 1) // 2 + 1) if a not in axes and n == 1 and k > 1 else slice(None)
+        for a, (n, k) in enumerate(zip(in1.shape, in2.shape, strict=True))
+    )
+    return in2[index]
+
+
+def _degenerate(in1, in2, axes, mode, conj_flip):
+    """The result when no axis is convolved (0-d inputs) or an input is empty.
+
+    With no convolved axis the convolution is the (broadcast) product, as in scipy. An empty input
+    gives an empty result (as scipy's ``fftconvolve``), of the shape the mode gives with every
+    axis where an input is empty of length 0 (scipy's ``fftconvolve`` returns shape ``(0,)``).
+    """
+    dtype = _result_dtype(in1, in2)[0]
+    if in1.size and in2.size:
+        k = jnp.conj(in2) if conj_flip and jnp.iscomplexobj(in2) else in2
+        return in1.astype(dtype) * k.astype(dtype)
+    shape = []
+    for a, (n, m) in enumerate(zip(in1.shape, in2.shape, strict=True)):
+        if a not in axes:
+            size = np.broadcast_shapes((n,), (m,))[0]
+            shape.append(n if mode == "same" and size else size)
+        elif 0 in (n, m):
+            shape.append(0)
+        else:
+            shape.append({"full": n + m - 1, "same": n, "valid": abs(n - m) + 1}[mode])
+    return jnp.zeros(shape, dtype)
+
+
 def _convolve_impl(
     fn, in1, in2, mode, method, axes, boundary, fillvalue, precision, conj_flip, late_centre=False
 ):
     in1, in2, axes, boundaries, prec = _prepare(
-        fn, in1, in2, mode, method, axes, boundary, precision
+        fn, in1, in2, mode, method, axes, boundary, precision, allow_empty=True
     )
+    check_fillvalue(fn, "fillvalue", fillvalue, _result_dtype(in1, in2)[0])
+    if mode == "valid":
+        swap = _valid_swap(fn, in1.shape, in2.shape, axes)
+    if mode == "same":
+        in2 = _same_batch(in1, in2, axes)
+    if not axes or in1.size == 0 or in2.size == 0:
+        return _degenerate(in1, in2, axes, mode, conj_flip)
     # correlate(a, b) == convolve(a, reverse(conj(b))), and a convolution correlates with the
     # reversed kernel: so correlate's kernel is conj(b) as is, unless scipy's valid-mode rule
     # swaps the operands (then reverse(conj(b)) is the signal and reverse(a) the kernel).
     conj = conj_flip and jnp.iscomplexobj(in2)
-    if mode == "valid" and _valid_swap(fn, in1.shape, in2.shape, axes):
+    if mode == "valid" and swap:
         if conj_flip:
             in2 = _reorient(in2, axes=axes, flip=True, conj=conj)
         in1, in2 = in2, in1
@@ -441,7 +505,8 @@ def convolve_separable(
         pads.append(
             {"full": (k - 1, k - 1), "same": (k - 1 - (k - 1) // 2, (k - 1) // 2)}.get(mode, (0, 0))
         )
-    dtype = _result_dtype(x, jnp.zeros((), jnp.result_type(*factors)))[0]
+    dtype = _result_dtype(x, jnp.zeros((), promote(*factors)))[0]
+    check_fillvalue(fn, "fillvalue", fillvalue, dtype)
     return _separable_jit(x, factors, fillvalue, axes=user_axes, pads=tuple(pads),
                           boundaries=boundaries, method=method, precision=prec,
                           dtype=np.dtype(dtype))  # fmt: skip
@@ -553,9 +618,11 @@ def choose_method(
       One of ``"direct"``, ``"shift"``, ``"separable"``, ``"fft"``, ``"oa"``.
     """
     fn = "choose_method"
-    in1, in2, axes, _, _ = _prepare(fn, in1, in2, mode, "auto", axes, "fill", None)
+    in1, in2, axes, _, _ = _prepare(fn, in1, in2, mode, "auto", axes, "fill", None, True)
     if mode == "valid" and _valid_swap(fn, in1.shape, in2.shape, axes):
         in1, in2 = in2, in1
+    if not axes or in1.size == 0 or in2.size == 0:
+        return "direct"  # nothing to convolve: a product, or an empty result
     m = [in2.shape[a] for a in axes]
     extra = {"full": [2 * (k - 1) for k in m], "same": [k - 1 for k in m], "valid": [0] * len(m)}
     n = [in1.shape[a] + e for a, e in zip(axes, extra[mode], strict=True)]

@@ -218,12 +218,12 @@ def _derivative_steps(name, x, axis, ax, modes, fn):
     ]
 
 
-def _edge_filter(name, input, axis, mode, cval, axes, method, precision):
+def _edge_filter(name, input, axis, mode, cval, axes, output, method, precision):
     fn = name
     x = as_input(input, fn)
     ax = filter_axes(axes, x.ndim, fn)
     steps = _derivative_steps(name, x, axis, ax, filter_modes(mode, len(ax), fn), fn)
-    return execute(x, [steps], cval, method=method, precision=precision)
+    return execute(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
 
 
 def sobel(
@@ -233,6 +233,7 @@ def sobel(
     mode: str | Sequence[str] = "reflect",
     cval: Any = 0.0,
     axes: Sequence[int] | None = None,
+    output: Any = None,
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
@@ -248,6 +249,9 @@ def sobel(
       mode: ndimage mode, or one per axis in `axes` (default: per input axis).
       cval: value outside for ``mode="constant"``.
       axes: axes to smooth/differentiate; default all.
+      output: dtype of the result (default: the input's float dtype), as scipy.ndimage's
+        `output`; each 1-D pass is rounded to it as in scipy (float to int truncates toward 0).
+        An array is rejected: JAX arrays cannot be written in place.
       method, precision: passed to the convolution engine.
 
     Examples:
@@ -255,7 +259,7 @@ def sobel(
       >>> jaxconv.sobel([[0.0, 1.0, 2.0, 3.0]] * 3)[1].tolist()
       [4.0, 8.0, 8.0, 4.0]
     """
-    return _edge_filter("sobel", input, axis, mode, cval, axes, method, precision)
+    return _edge_filter("sobel", input, axis, mode, cval, axes, output, method, precision)
 
 
 def prewitt(
@@ -265,6 +269,7 @@ def prewitt(
     mode: str | Sequence[str] = "reflect",
     cval: Any = 0.0,
     axes: Sequence[int] | None = None,
+    output: Any = None,
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
@@ -277,7 +282,7 @@ def prewitt(
       >>> jaxconv.prewitt([[0.0, 1.0, 2.0, 3.0]] * 3)[1].tolist()
       [3.0, 6.0, 6.0, 3.0]
     """
-    return _edge_filter("prewitt", input, axis, mode, cval, axes, method, precision)
+    return _edge_filter("prewitt", input, axis, mode, cval, axes, output, method, precision)
 
 
 def scharr(
@@ -287,6 +292,7 @@ def scharr(
     mode: str | Sequence[str] = "reflect",
     cval: Any = 0.0,
     axes: Sequence[int] | None = None,
+    output: Any = None,
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
@@ -302,7 +308,7 @@ def scharr(
       >>> jaxconv.scharr([[0.0, 1.0, 2.0, 3.0]] * 3)[1].tolist()
       [16.0, 32.0, 32.0, 16.0]
     """
-    return _edge_filter("scharr", input, axis, mode, cval, axes, method, precision)
+    return _edge_filter("scharr", input, axis, mode, cval, axes, output, method, precision)
 
 
 def edge_magnitude(
@@ -312,6 +318,7 @@ def edge_magnitude(
     mode: str | Sequence[str] = "reflect",
     cval: Any = 0.0,
     axes: Sequence[int] | None = None,
+    output: Any = None,
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
@@ -323,7 +330,8 @@ def edge_magnitude(
     Args:
       input: array; ints are promoted to float.
       operator: ``"sobel"``, ``"prewitt"`` or ``"scharr"``.
-      mode, cval, axes, method, precision: as in :func:`sobel`; `axes` are differentiated.
+      mode, cval, axes, output, method, precision: as in :func:`sobel`; `axes` are
+        differentiated.
 
     Examples:
       >>> import jaxconv
@@ -339,4 +347,4 @@ def edge_magnitude(
     ax = filter_axes(axes, x.ndim, fn)
     modes = filter_modes(mode, len(ax), fn)
     terms = [_derivative_steps(operator, x, a, ax, modes, fn) for a in ax]
-    return execute(x, terms, cval, "norm", method, precision)
+    return execute(x, terms, cval, "norm", method, precision, output=output, fn=fn)

@@ -5,8 +5,9 @@ also ``grid-mirror``), ``constant`` with `cval` (also ``grid-constant``), ``near
 (``d c b | a b c d | c b a``) and ``wrap`` (also ``grid-wrap``). Filters correlate as ndimage does,
 ``out[i] = Σ_j w[j] x[i + j - m // 2 - origin]``, one 1-D pass per axis for separable filters (so
 even a non-zero `cval` gives scipy's result). Differences from scipy: integer inputs give float
-outputs (ndimage keeps the input dtype), there is no `output=` argument, and a negative σ is an
-error (scipy silently skips it; σ = 0 skips an axis in both).
+outputs (ndimage keeps the input dtype; pass ``output=`` a dtype to choose one), `output` cannot
+be an array (JAX arrays are immutable), and a negative σ is an error (scipy silently skips it;
+σ = 0 skips an axis in both).
 
 Under ``jit`` the kernel size is static: a traced (learnable) σ needs an explicit `radius`.
 """
@@ -19,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv._convolve import correlate_padded
+from jaxconv._convolve import check_fillvalue, correlate_padded
 from jaxconv._gaussian_core import per_axis
+from jaxconv._methods import promote
 
 MODES = (
     "reflect",
@@ -83,6 +85,29 @@ def filter_modes(mode: Any, n: int, fn: str) -> tuple[str, ...]:
     return tuple(_ENGINE_MODE.get(m, m) for m in modes)
 
 
+def output_dtype(output: Any, x: jax.Array, fn: str) -> np.dtype | None:
+    """scipy.ndimage's `output` argument, as a dtype only (JAX cannot write into an array)."""
+    if output is None:
+        return None
+    if isinstance(output, (jax.Array, np.ndarray)):
+        raise TypeError(
+            f"{fn}: `output` must be a dtype, such as np.float32; JAX arrays are immutable, so "
+            f"the result cannot be written into an array (use the returned one); got an array "
+            f"of shape {output.shape}."
+        )
+    try:
+        dtype = np.dtype(output)
+    except TypeError as err:
+        raise TypeError(f"{fn}: `output` must be a dtype; got {output!r}.") from err
+    if dtype.kind not in "biufc" and dtype != jnp.bfloat16:
+        raise TypeError(f"{fn}: `output` must be a numeric dtype; got {dtype}.")
+    if jnp.iscomplexobj(x) and dtype.kind != "c":
+        raise ValueError(
+            f"{fn}: `output` must be a complex dtype for a complex `input`; got {dtype}."
+        )
+    return dtype
+
+
 # --- execution -----------------------------------------------------------------------------------
 def _correlate(x, w, axes, modes, origins, cval, method, precision):
     """ndimage correlation of `x` with `w` (one dimension per axis in `axes`)."""
@@ -99,13 +124,36 @@ def _correlate(x, w, axes, modes, origins, cval, method, precision):
     )
 
 
-@functools.partial(jax.jit, static_argnames=("plan", "combine", "method", "precision"))
-def _run(x, weights, cval, *, plan, combine, method, precision):
-    """Runs terms of successive correlations and combines them ("first", "sum" or "norm").
+def combine_terms(outs: Sequence[jax.Array], how: str) -> jax.Array:
+    """The terms of a filter combined: "first", "sum", "norm" or "root".
+
+    ``"norm"`` is the magnitude ``sqrt(Σ |o|²)`` (real for complex terms); ``"root"`` is scipy's
+    ``generic_gradient_magnitude``, ``sqrt(Σ o²)``, complex for complex terms. Both have the
+    gradient 0 (not NaN) where the sum is 0.
+    """
+    if how == "first":
+        return outs[0]
+    if how == "sum":
+        return sum(outs[1:], outs[0])
+    sq = sum(jnp.real(o * jnp.conj(o)) if how == "norm" else o * o for o in outs)
+    nonzero = sq != 0  # double `where`: the gradient at 0 is 0, not NaN
+    one, zero = jnp.ones((), sq.dtype), jnp.zeros((), sq.dtype)
+    return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, one)), zero)
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "combine", "method", "precision", "output"))
+def _run(x, weights, cval, *, plan, combine, method, precision, output=None):
+    """Runs terms of successive correlations and combines them (see :func:`combine_terms`).
 
     ``plan[t][s] = (axes, modes, origins)`` is step s of term t, with kernel ``weights[t][s]``.
-    One jitted function per filter structure: eager calls compile once per shape.
+    One jitted function per filter structure: eager calls compile once per shape. With an `output`
+    dtype every step's result is rounded to it, as scipy.ndimage stores each 1-D pass in `output`
+    (a float-to-int conversion truncates toward zero, as C's does).
     """
+
+    def store(y):
+        return y if output is None else y.astype(output).astype(y.dtype)
+
     outs = []
     for term, term_w in zip(plan, weights, strict=True):
         y = x
@@ -113,33 +161,31 @@ def _run(x, weights, cval, *, plan, combine, method, precision):
             y = _correlate(
                 y, w.astype(real_dtype(y)), axes, modes, origins, cval, method, precision
             )
+            y = store(y)
         outs.append(y)
-    if combine == "first":
-        out = outs[0]
-    elif combine == "sum":
-        out = sum(outs[1:], outs[0])
-    else:
-        sq = sum(jnp.real(o * jnp.conj(o)) for o in outs)
-        # Double `where` so the gradient at a zero magnitude is 0, not NaN.
-        pos = sq > 0
-        out = jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
+    out = combine_terms(outs, combine)
+    if output is not None:
+        return out.astype(output)
     # Half-precision inputs are computed in float32 (by the engine) and returned as given.
     return out.astype(x.dtype) if x.dtype.itemsize < 4 else out
 
 
-def execute(x, terms, cval, combine="first", method="auto", precision=None):
-    """`terms`: lists of (kernel, axes, modes, origins) steps; kernels may be traced."""
+def execute(x, terms, cval, combine="first", method="auto", precision=None, *, output=None, fn):
+    """`terms`: lists of (kernel, axes, modes, origins) steps; kernels may be traced.
+
+    `output` is the filter's argument (None or a dtype) and `fn` its name, for the messages.
+    """
+    dtype = output_dtype(output, x, fn)
+    check_fillvalue(fn, "cval", cval, x.dtype)
+    if dtype is not None and dtype.kind in "fc":
+        # Compute at least as precisely as the requested result (scipy computes in float64).
+        x = x.astype(promote(x, jnp.finfo(dtype).dtype))
     plan = tuple(tuple((tuple(a), tuple(m), tuple(o)) for _, a, m, o in t) for t in terms)
     weights = tuple(tuple(jnp.asarray(k) for k, *_ in t) for t in terms)
-    return _run(
-        x,
-        weights,
-        jnp.asarray(cval),
-        plan=plan,
-        combine=combine,
-        method=method,
-        precision=precision,
-    )
+    options = dict(plan=plan, combine=combine, method=method, precision=precision)
+    if dtype is not None:  # only then: _plan's stand-in for _run takes no `output`
+        options["output"] = dtype
+    return _run(x, weights, jnp.asarray(cval), **options)
 
 
 # --- finite differences and boxes ----------------------------------------------------------------
@@ -149,10 +195,14 @@ def laplace(
     mode: str | Sequence[str] = "reflect",
     cval: Any = 0.0,
     axes: int | Sequence[int] | None = None,
+    output: Any = None,
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
     """Discrete Laplacian, the sum of ``[1, -2, 1]`` along each axis: ``scipy.ndimage.laplace``.
+
+    Arguments as in :func:`sobel` (`output`: a dtype; each axis' term is rounded to it, as in
+    scipy, before the sum).
 
     Examples:
       >>> import jaxconv
@@ -165,7 +215,7 @@ def laplace(
     modes = filter_modes(mode, len(ax), fn)
     w = jnp.asarray([1.0, -2.0, 1.0], real_dtype(x))
     terms = [[(w, (a,), (m,), (0,))] for a, m in zip(ax, modes, strict=True)]
-    return execute(x, terms, cval, "sum", method, precision)
+    return execute(x, terms, cval, "sum", method, precision, output=output, fn=fn)
 
 
 def uniform_filter(
@@ -176,6 +226,7 @@ def uniform_filter(
     cval: Any = 0.0,
     origin: int | Sequence[int] = 0,
     axes: int | Sequence[int] | None = None,
+    output: Any = None,
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
@@ -186,7 +237,7 @@ def uniform_filter(
     Args:
       input: array; ints are promoted to float.
       size: box length, an int or one per axis (static); 1 leaves an axis alone.
-      mode, cval, axes, method, precision: as in :func:`sobel`.
+      mode, cval, axes, output, method, precision: as in :func:`sobel`.
       origin: shift of the box, with ``-(size // 2) <= origin <= (size - 1) // 2``.
 
     Examples:
@@ -207,7 +258,7 @@ def uniform_filter(
         _check_origin(o, s, fn)
         if s > 1:
             steps.append((jnp.full((int(s),), 1.0 / s, real_dtype(x)), (a,), (m,), (int(o),)))
-    return execute(x, [steps], cval, method=method, precision=precision)
+    return execute(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
 
 
 def _check_origin(origin: Any, size: int, fn: str) -> None:
@@ -219,7 +270,7 @@ def _check_origin(origin: Any, size: int, fn: str) -> None:
 
 
 # --- generic N-D filters -------------------------------------------------------------------------
-def _generic(fn, input, weights, mode, cval, origin, axes, method, precision, flip):
+def _generic(fn, input, weights, mode, cval, origin, axes, output, method, precision, flip):
     x = as_input(input, fn)
     ax = filter_axes(axes, x.ndim, fn)
     w = jnp.asarray(weights)
@@ -232,18 +283,22 @@ def _generic(fn, input, weights, mode, cval, origin, axes, method, precision, fl
         int(o) if isinstance(o, (int, np.integer)) else o
         for o in per_axis(origin, len(ax), "origin", fn)
     ]
+    # As in scipy, the dimensions of `weights` (and the modes) follow the sorted `axes`, and
+    # ``origin[i]`` belongs to ``axes[i]``, except when every axis is filtered: then scipy (1.17)
+    # ignores the order of `axes` and ``origin[i]`` belongs to axis i.
+    ax_sorted = tuple(sorted(ax))
+    if len(ax) < x.ndim:
+        by_axis = dict(zip(ax, origins, strict=True))
+        origins = [by_axis[a] for a in ax_sorted]
+    for o, m in zip(origins, w.shape, strict=True):
+        _check_origin(o, m, fn)  # the same range before and after the flip below
     if flip:  # scipy: convolve = correlate with the flipped kernel, origin negated (-1 if even)
         w = jnp.flip(w)
-        origins = [
-            -o - (1 - m % 2) if isinstance(o, int) else o
-            for o, m in zip(origins, w.shape, strict=True)
-        ]
-    for o, m in zip(origins, w.shape, strict=True):
-        _check_origin(o, m, fn)
+        origins = [-o - (1 - m % 2) for o, m in zip(origins, w.shape, strict=True)]
     if jnp.iscomplexobj(w):
         raise NotImplementedError(f"{fn}: complex `weights` are not supported; got {w.dtype}.")
-    step = (w.astype(real_dtype(x)), ax, filter_modes(mode, len(ax), fn), tuple(origins))
-    return execute(x, [[step]], cval, method=method, precision=precision)
+    step = (w.astype(real_dtype(x)), ax_sorted, filter_modes(mode, len(ax), fn), tuple(origins))
+    return execute(x, [[step]], cval, method=method, precision=precision, output=output, fn=fn)
 
 
 def ndimage_correlate(
@@ -254,6 +309,7 @@ def ndimage_correlate(
     cval: Any = 0.0,
     origin: int | Sequence[int] = 0,
     axes: int | Sequence[int] | None = None,
+    output: Any = None,
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
@@ -261,7 +317,10 @@ def ndimage_correlate(
 
     ``out[i] = Σ_j w[j] x[i + j - m // 2 - origin]`` with `x` extended by `mode`; the output has the
     shape of `input`. `weights` has one dimension per filtered axis (all axes by default), and
-    may be traced (a learnable filter). Real weights only.
+    may be traced (a learnable filter). Real weights only. As in scipy, the dimensions of
+    `weights` (and per-axis modes) follow the axes in increasing order, and ``origin[i]`` shifts
+    along ``axes[i]`` (along axis i when `axes` lists every axis). `output` is a dtype for the
+    result, as in :func:`sobel`.
 
     Examples:
       >>> import jaxconv
@@ -269,7 +328,17 @@ def ndimage_correlate(
       [-1.0, -2.0, -1.0]
     """
     return _generic(
-        "ndimage_correlate", input, weights, mode, cval, origin, axes, method, precision, False
+        "ndimage_correlate",
+        input,
+        weights,
+        mode,
+        cval,
+        origin,
+        axes,
+        output,
+        method,
+        precision,
+        False,
     )
 
 
@@ -281,6 +350,7 @@ def ndimage_convolve(
     cval: Any = 0.0,
     origin: int | Sequence[int] = 0,
     axes: int | Sequence[int] | None = None,
+    output: Any = None,
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
@@ -295,5 +365,15 @@ def ndimage_convolve(
       [1.0, 2.0, 1.0]
     """
     return _generic(
-        "ndimage_convolve", input, weights, mode, cval, origin, axes, method, precision, True
+        "ndimage_convolve",
+        input,
+        weights,
+        mode,
+        cval,
+        origin,
+        axes,
+        output,
+        method,
+        precision,
+        True,
     )

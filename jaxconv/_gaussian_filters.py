@@ -78,6 +78,7 @@ def gaussian_filter(
     truncate: float = 4.0,
     radius: int | Sequence[int] | None = None,
     axes: int | Sequence[int] | None = None,
+    output: Any = None,
     discretization: str = "scipy",
     method: str = "auto",
     precision: Any = None,
@@ -100,12 +101,15 @@ def gaussian_filter(
       truncate: radius ``int(truncate * σ + 0.5)`` per axis, when `radius` is None.
       radius: static kernel half-size, an int or one per axis.
       axes: axes to filter; default all (scipy), or the last N for an ``(N, N)`` `cov`.
+      output: dtype of the result (default: the input's float dtype), as scipy.ndimage's
+        `output`; each 1-D pass is rounded to it as in scipy (float to int truncates toward 0).
+        An array is rejected: JAX arrays cannot be written in place.
       discretization: ``"scipy"`` (default), ``"sample"``, ``"integrate"`` or ``"discrete"``
         (separable path); the full path samples.
       method, precision: passed to the convolution engine (see ``jaxconv.convolve``).
 
     Returns:
-      The filtered array, same shape; float (or complex) dtype of the input.
+      The filtered array, same shape; float (or complex) dtype of the input, or `output`.
 
     Raises:
       ValueError: bad mode, shapes, negative σ, a non-PD `cov`, or a traced σ without `radius`.
@@ -164,7 +168,9 @@ def gaussian_filter(
                 k = gaussian_kernel(source, discretization="sample", **kw)
             k = jnp.flip(k).astype(real_dtype(x))
             step = (k, ax, filter_modes(mode, n_cov, fn), (0,) * n_cov)
-            return execute(x, [[step]], cval, method=method, precision=precision)
+            return execute(
+                x, [[step]], cval, method=method, precision=precision, output=output, fn=fn
+            )
     ax = filter_axes(axes, x.ndim, fn)
     sigmas = _sigma_list(sigma, len(ax), fn)
     steps = _gaussian_steps(
@@ -178,7 +184,7 @@ def gaussian_filter(
         discretization,
         fn,
     )
-    return execute(x, [steps], cval, method=method, precision=precision)
+    return execute(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
 
 
 def gaussian_filter1d(
@@ -191,6 +197,7 @@ def gaussian_filter1d(
     cval: Any = 0.0,
     truncate: float = 4.0,
     radius: int | None = None,
+    output: Any = None,
     discretization: str = "scipy",
     method: str = "auto",
     precision: Any = None,
@@ -218,6 +225,7 @@ def gaussian_filter1d(
         truncate=truncate,
         radius=radius,
         axes=filter_axes(axis, x.ndim, fn),
+        output=output,
         discretization=discretization,
         method=method,
         precision=precision,
@@ -253,6 +261,7 @@ def gaussian_laplace(
     truncate: float = 4.0,
     radius: int | Sequence[int] | None = None,
     axes: int | Sequence[int] | None = None,
+    output: Any = None,
     discretization: str = "scipy",
     method: str = "auto",
     precision: Any = None,
@@ -267,10 +276,9 @@ def gaussian_laplace(
       >>> jaxconv.gaussian_laplace([[0.0] * 5] * 5, 1.0).shape
       (5, 5)
     """
-    x, terms = _gaussian_terms(
-        "gaussian_laplace", input, sigma, 2, mode, truncate, radius, axes, discretization
-    )
-    return execute(x, terms, cval, "sum", method, precision)
+    fn = "gaussian_laplace"
+    x, terms = _gaussian_terms(fn, input, sigma, 2, mode, truncate, radius, axes, discretization)
+    return execute(x, terms, cval, "sum", method, precision, output=output, fn=fn)
 
 
 def gaussian_gradient_magnitude(
@@ -282,13 +290,15 @@ def gaussian_gradient_magnitude(
     truncate: float = 4.0,
     radius: int | Sequence[int] | None = None,
     axes: int | Sequence[int] | None = None,
+    output: Any = None,
     discretization: str = "scipy",
     method: str = "auto",
     precision: Any = None,
 ) -> jax.Array:
     """``sqrt(Σ_a (∂_a G_σ * x)²)``, equal to ``scipy.ndimage.gaussian_gradient_magnitude``.
 
-    The gradient is defined (as 0) where the magnitude is 0. Arguments as in
+    As in scipy, a complex input gives the complex root of the sum of squares (no conjugate); the
+    gradient is defined (as 0) where the sum is 0. Arguments as in
     :func:`gaussian_filter`. With `axes`, only those axes are smoothed and differentiated (scipy
     1.17's version smooths every axis then, and rejects per-axis σ with `axes`).
 
@@ -297,7 +307,6 @@ def gaussian_gradient_magnitude(
       >>> float(jaxconv.gaussian_gradient_magnitude([[1.0] * 5] * 5, 1.0).max()) < 1e-5
       True
     """
-    x, terms = _gaussian_terms(
-        "gaussian_gradient_magnitude", input, sigma, 1, mode, truncate, radius, axes, discretization
-    )
-    return execute(x, terms, cval, "norm", method, precision)
+    fn = "gaussian_gradient_magnitude"
+    x, terms = _gaussian_terms(fn, input, sigma, 1, mode, truncate, radius, axes, discretization)
+    return execute(x, terms, cval, "root", method, precision, output=output, fn=fn)

@@ -34,12 +34,24 @@ __all__ = [
     "choose_1d",
     "estimate_cost",
     "next_fast_len",
+    "promote",
     "separable_terms",
     "valid_correlate",
 ]
 
 METHODS = ("auto", "direct", "shift", "separable", "fft", "oa")
 _UNROLL_TAPS = 256  # shift unrolls kernels up to this many taps into one fused loop
+
+
+def promote(*args) -> np.dtype:
+    """``jnp.result_type`` under JAX's standard rules, whatever ``jax_numpy_dtype_promotion`` is.
+
+    jaxconv then casts every operand to this dtype explicitly, so it also runs when a user has
+    chosen ``jax.numpy_dtype_promotion("strict")`` (a real image with a complex kernel is a valid
+    input, as in scipy, not an accidental promotion).
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.result_type(*args)
 
 
 # --- the methods (x and w share a dtype and a rank; `axes` are the correlated axes) ------------
@@ -380,7 +392,7 @@ def valid_correlate(
         return separable(x, terms, axes, precision)
     if method not in ("direct", "shift", "fft", "oa"):
         raise AssertionError(method)  # options are validated by the public functions
-    dtype = jnp.result_type(x, w)
+    dtype = promote(x, w)
     x = x.astype(dtype).reshape((1,) * (ndim - x.ndim) + x.shape)
     w = w.astype(dtype).reshape((1,) * (ndim - w.ndim) + w.shape)
     return _valid_p.bind(x, w, axes=axes, method=method, precision=precision)

@@ -324,7 +324,16 @@ def test_choose_method():
             ValueError,
             "same number of dimensions",
         ),
-        (lambda: jaxconv.convolve(np.ones(3), np.ones(0)), ValueError, "`in2` must not be empty"),
+        (
+            lambda: jaxconv.convolve_separable(np.ones(3), [np.ones(0)]),
+            ValueError,
+            r"`kernels\[0\]` must not be empty",
+        ),
+        (
+            lambda: jaxconv.correlate_padded(np.ones(0), np.ones(1), axes=(0,), pads=((0, 0),)),
+            ValueError,
+            "`in1` must not be empty",
+        ),
         (lambda: jaxconv.convolve(np.array(["a"]), [1.0]), TypeError, "`in1` must have a numeric"),
         (
             lambda: jaxconv.convolve(np.ones((4, 2)), np.ones((2, 4)), "valid"),
