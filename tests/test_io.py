@@ -1,9 +1,14 @@
 """Tests for jaxconv._io: image loading, the shipped photo, atomic writes."""
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
+import stat
+import struct
+import zlib
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -13,6 +18,11 @@ from PIL import Image
 
 import jaxconv
 from jaxconv import default_image, load_image, save_json_atomic, save_npz_atomic
+
+try:
+    import fcntl
+except ImportError:
+    fcntl = None
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
@@ -357,3 +367,288 @@ def test_truncated_npy(tmp_path):
     (tmp_path / "t.npy").write_bytes(data[:200])
     with pytest.raises(ValueError, match=r"must be a valid \.npy file; got"):
         load_image(tmp_path / "t.npy")
+
+
+# ---------------------------------------------------------------- strict JSON
+
+
+def _strict_loads(text: str):
+    def refuse(token):
+        raise ValueError(f"not RFC 8259 JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_save_json_atomic_writes_non_finite_floats_as_null(tmp_path):
+    obj = {
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "f32": np.float32("-inf"),
+        "array": np.array([1.5, np.nan, -np.inf]),
+        "jax": jnp.array([np.nan, 2.0]),
+        "nested": ({"deep": [np.float64("nan"), 3]},),
+        "finite": 0.1,
+    }
+    path = save_json_atomic(tmp_path / "r.json", obj)
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert _strict_loads(text) == {
+        "nan": None,
+        "inf": None,
+        "f32": None,
+        "array": [1.5, None, None],
+        "jax": [None, 2.0],
+        "nested": [{"deep": [None, 3]}],
+        "finite": 0.1,
+    }
+
+
+# ---------------------------------------------------------------- what a write may replace
+
+
+def test_a_symlink_is_written_through(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "r.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(Path("real") / "r.json")  # relative, resolved from the link's folder
+    assert save_json_atomic(link, {"v": 1}) == link
+    assert link.is_symlink() and _strict_loads(target.read_text()) == {"v": 1}
+    dangling = tmp_path / "dangling.npz"
+    dangling.symlink_to(tmp_path / "real" / "new.npz")
+    save_npz_atomic(dangling, a=np.arange(3))
+    assert dangling.is_symlink()
+    with np.load(tmp_path / "real" / "new.npz") as f:
+        np.testing.assert_array_equal(f["a"], [0, 1, 2])
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["new.npz", "r.json"]
+    assert _leftovers(tmp_path, "real") == ["dangling.npz", "link.json"]
+
+
+def _special(tmp_path, kind):
+    if kind == "character device":
+        return Path("/dev/null"), "'/dev/null'"
+    if kind == "FIFO":
+        os.mkfifo(tmp_path / "fifo")
+        return tmp_path / "fifo", "'.*fifo'"
+    if kind == "directory":
+        (tmp_path / "d").mkdir()
+        return tmp_path / "d", "'.*d'"
+    (tmp_path / "link").symlink_to("/dev/null")  # a link to a device
+    return tmp_path / "link", "'.*link' -> '/dev/null'"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX nodes")
+@pytest.mark.parametrize("kind", ["character device", "FIFO", "directory", "link"])
+def test_devices_fifos_and_directories_are_refused(tmp_path, kind, monkeypatch):
+    replace = os.replace
+
+    def guarded(src, dst):  # a regression must not replace /dev/null (tests may run as root)
+        assert Path(dst).resolve().is_relative_to(tmp_path.resolve()), f"would replace {dst}"
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", guarded)
+    path, shown = _special(tmp_path, kind)
+    noun = "a character device" if kind in ("character device", "link") else f"a {kind}"
+    pattern = (
+        rf"save_json_atomic: `path` must be a regular file or a new name; got {noun} {shown}\."
+    )
+    with pytest.raises(ValueError, match=pattern):
+        save_json_atomic(path, {"v": 1})
+    with pytest.raises(ValueError, match=r"save_npz_atomic: `path` must be a regular file"):
+        save_npz_atomic(path, a=np.zeros(2))
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_path_of_the_wrong_type(tmp_path):
+    with pytest.raises(TypeError, match=r"save_json_atomic: `path` must be a str or os.PathLike; "
+                       r"got None\."):  # fmt: skip
+        save_json_atomic(None, {})
+    with pytest.raises(TypeError, match=r"load_image: `path` must be a str or os.PathLike; got 3"):
+        load_image(3)
+    with pytest.raises(
+        TypeError, match=r"load_image: `path` must be a str or os.PathLike; got None"
+    ):
+        load_image(None)
+
+
+# ---------------------------------------------------------------- temporary files
+
+
+@pytest.mark.skipif(fcntl is None, reason="flock")
+def test_stale_temporary_files_are_removed_but_not_a_running_writers(tmp_path):
+    stale = [".r.json.k2j4h5x_.tmp", ".r.json.9f8e7d6c5b4a39281706f5e4d3c2b1a0.tmp.json"]
+    kept = [".r.json.busy1234.tmp.json", ".q.json.k2j4h5x_.tmp", "r.json.tmp", ".r.json.tmp"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x" * 100)
+    with open(tmp_path / kept[0], "rb") as busy:  # a writer still at work holds its lock
+        fcntl.flock(busy.fileno(), fcntl.LOCK_EX)
+        save_json_atomic(tmp_path / "r.json", {"v": 1})
+    assert _leftovers(tmp_path, "r.json") == sorted(kept)
+
+
+@pytest.mark.skipif(fcntl is None, reason="flock")
+def test_a_temporary_file_removed_before_its_lock_is_replaced(tmp_path, monkeypatch):
+    import jaxconv._io as io
+
+    flock, names = fcntl.flock, []
+
+    def raced(fd, op):  # another writer's cleanup wins the race for the first file
+        if not names:
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+            os.unlink(names[0])
+        return flock(fd, op)
+
+    monkeypatch.setattr(io.fcntl, "flock", raced)
+    held, tmp = io._new_temp(tmp_path / "r.json")
+    with held:
+        assert tmp.exists() and str(tmp) != names[0]
+        assert os.fstat(held.fileno()).st_ino == tmp.stat().st_ino
+
+
+def test_atomic_path_keeps_the_suffix_and_mode(tmp_path):
+    import jaxconv._io as io
+
+    path = tmp_path / "fig.png"
+    with io.atomic_path(path) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".fig.png.")
+        assert tmp.name.endswith(".tmp.png")
+        Image.new("L", (3, 2)).save(tmp)  # Pillow picks the format from the suffix
+    with Image.open(path) as im:
+        assert (im.format, im.size) == ("PNG", (3, 2))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    with pytest.raises(KeyboardInterrupt), io.atomic_path(path) as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert path.read_bytes()[:4] == b"\x89PNG" and _leftovers(tmp_path, "fig.png") == []
+
+
+def test_atomic_writes_fsync_the_folder_after_the_rename(tmp_path, monkeypatch):
+    import jaxconv._io as io
+
+    seen = []
+    monkeypatch.setattr(io, "_fsync_dir", lambda d: seen.append((d, sorted(os.listdir(d)))))
+    save_json_atomic(tmp_path / "r.json", {})
+    save_npz_atomic(tmp_path / "a.npz", a=np.zeros(1))
+    assert seen == [(tmp_path, ["r.json"]), (tmp_path, ["a.npz", "r.json"])]
+
+
+# ---------------------------------------------------------------- disk space
+
+
+def _enospc(fd, offset, length):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_preallocate_a_full_disk_names_the_size(tmp_path, monkeypatch):
+    import jaxconv._io as io
+
+    monkeypatch.setattr(os, "posix_fallocate", _enospc, raising=False)
+    (tmp_path / "f").write_bytes(b"")
+    pattern = (
+        r"g: `out` needs 123456789 bytes \(117\.7 MiB\) of disk space; got \d+ bytes free on the "
+        r"file system of .*No space"
+    )
+    with pytest.raises(OSError, match=pattern) as err:
+        io.preallocate(tmp_path / "f", 123456789, fn="g", arg="out")
+    assert err.value.errno == errno.ENOSPC
+
+
+@pytest.mark.parametrize("how", ["missing", "unsupported"])
+def test_preallocate_falls_back_to_the_free_space(tmp_path, monkeypatch, how):
+    import jaxconv._io as io
+
+    if how == "missing":
+        monkeypatch.delattr(os, "posix_fallocate", raising=False)
+    else:
+
+        def unsupported(fd, offset, length):
+            raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+
+        monkeypatch.setattr(os, "posix_fallocate", unsupported, raising=False)
+    (tmp_path / "f").write_bytes(b"head")
+    io.preallocate(tmp_path / "f", 5000, fn="g", arg="out")
+    assert (tmp_path / "f").stat().st_size == 5000 and (tmp_path / "f").read_bytes()[:4] == b"head"
+    usage = shutil.disk_usage(tmp_path)._replace(free=4999)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage)
+    with pytest.raises(OSError, match=r"g: `out` needs 6000 bytes .*; got 4999 bytes free"):
+        io.preallocate(tmp_path / "f", 6000, fn="g", arg="out")
+
+
+def test_preallocate_reserves_the_blocks(tmp_path):
+    import jaxconv._io as io
+
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no posix_fallocate here")
+    (tmp_path / "f").write_bytes(b"")
+    io.preallocate(tmp_path / "f", 1 << 20, fn="g", arg="out")
+    info = (tmp_path / "f").stat()
+    assert info.st_size == 1 << 20 and info.st_blocks * 512 >= 1 << 20  # allocated, not sparse
+
+
+# ---------------------------------------------------------------- decompression bombs
+
+
+def _png_claiming(path: Path, width: int, height: int) -> Path:
+    """A 1 x 1 PNG whose header (IHDR, CRC fixed) claims `width` x `height`."""
+    Image.new("L", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_image_larger_than_max_pixels_is_refused_from_its_header(tmp_path):
+    import jaxconv._io as io
+
+    # 144e6 pixels: over the default cap (2**27) and over Pillow's warning limit, whose warning
+    # would be an error here; the file holds one pixel, so a decode would fail differently.
+    path = _png_claiming(tmp_path / "bomb.png", 12000, 12000)
+    with pytest.raises(ValueError, match=r"load_image: `path` must decode to at most `max_pixels` "
+                       r"= 134217728 pixels; got 12000 x 12000 = 144000000 in '.*bomb\.png'\. "
+                       r"Pass a larger `max_pixels` \(or None\)"):  # fmt: skip
+        load_image(path)
+    assert io.MAX_PIXELS == 2**27
+
+
+def test_pillows_decompression_bomb_error_is_wrapped(tmp_path):
+    path = _png_claiming(tmp_path / "bomb.png", 20000, 20000)
+    with pytest.raises(ValueError, match=r"load_image: `path` must decode to at most Pillow's "
+                       r"decompression-bomb limit \(2 \* PIL.Image.MAX_IMAGE_PIXELS\); got "
+                       r"'.*bomb\.png': Image size \(400000000 pixels\) exceeds"):  # fmt: skip
+        load_image(path, max_pixels=None)
+
+
+def test_max_pixels_override(tmp_path):
+    Image.fromarray(np.full((10, 20), 255, np.uint8)).save(tmp_path / "im.png")
+    with pytest.raises(ValueError, match=r"at most `max_pixels` = 199 pixels; got 20 x 10 = 200"):
+        load_image(tmp_path / "im.png", max_pixels=199)
+    np.testing.assert_array_equal(
+        load_image(tmp_path / "im.png", max_pixels=200), np.ones((10, 20))
+    )
+    np.testing.assert_array_equal(
+        load_image(tmp_path / "im.png", max_pixels=None), np.ones((10, 20))
+    )
+    # Lifted: 9e7 pixels pass Pillow's warning without one and reach the decoder (which finds
+    # the file truncated).
+    path = _png_claiming(tmp_path / "big.png", 10000, 9000)
+    with pytest.raises(ValueError, match=r"`path` must be a readable image; got .*big\.png"):
+        load_image(path, max_pixels=None)
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (1.5, TypeError, r"`max_pixels` must be an int or None; got 1\.5"),
+        (True, TypeError, r"`max_pixels` must be an int or None; got True"),
+        (0, ValueError, r"`max_pixels` must be >= 1; got 0"),
+    ],
+)
+def test_max_pixels_validation(tmp_path, value, error, message):
+    Image.new("L", (2, 2)).save(tmp_path / "im.png")
+    with pytest.raises(error, match=rf"load_image: {message}\."):
+        load_image(tmp_path / "im.png", max_pixels=value)
