@@ -19,15 +19,17 @@ plan of ``T`` terms, where ``workset(T) = 10 + 6 T`` (see :func:`workset`) bound
 a window during a tile: the copy read from the file, its device buffer, the padded input and
 output of each pass, the terms awaiting their sum or norm, and the output tile. Input and output
 are mapped one tile at a time and unmapped after it, so their pages do not accumulate in the
-process's resident set either. The result is written to a temporary file next to `dst` and moved
-into place with ``os.replace`` once complete, so `dst` is never seen half-written.
+process's resident set either. The result is written to a temporary file next to `dst` (see
+:func:`jaxconv._io.atomic_path`) whose disk space is reserved before the first tile, so a full
+disk is an ``OSError`` naming the size up front rather than a SIGBUS in the memory map, and
+moved into place with ``os.replace`` once complete, so `dst` is never seen half-written.
 """
 
 import contextlib
+import io
 import itertools
 import math
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ import tqdm.auto as tqdm
 from jax import lax
 
 from jaxconv import _plan
+from jaxconv._io import atomic_path, preallocate
 
 
 def workset(terms: int) -> int:
@@ -284,14 +287,19 @@ def apply_tiled(
     def tile(window: jax.Array, crop: jax.Array) -> jax.Array:
         return lax.dynamic_slice(fn(window, *args, **kwargs), tuple(crop), tiles)
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name next to `dst` (same file system, so os.replace is atomic), created by
-    # open_memmap with the usual permissions.
-    tmp = dst.parent / f".{dst.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=out_aval.dtype, shape=shape)
-        out_offset = out.offset
-        del out
+    with atomic_path(dst, fn=name, arg="dst") as tmp:
+        # The blocks are reserved before anything is written: a memory map into a sparse file
+        # dies with SIGBUS when the disk fills, a reservation fails with an OSError.
+        header = io.BytesIO()
+        descr = np.lib.format.dtype_to_descr(np.dtype(out_aval.dtype))
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": descr, "fortran_order": False, "shape": shape}
+        )
+        out_offset = header.tell()
+        nbytes = math.prod(shape) * np.dtype(out_aval.dtype).itemsize
+        preallocate(tmp, out_offset + nbytes, fn=name, arg="dst")
+        with open(tmp, "rb+") as f:
+            f.write(header.getvalue())
         bar = tqdm.tqdm(total=count, desc=name, unit="tile", disable=not progress)
         with contextlib.closing(bar):
             for out_slices, read, crop in _windows(shape, tiles, reach, wrap):
@@ -302,11 +310,4 @@ def apply_tiled(
                 mo[out_slices] = result
                 del mo, result
                 bar.update()
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return dst

@@ -1,5 +1,7 @@
 """jaxconv.sharded.apply_tiled: out-of-core filtering of memory-mapped .npy files in tiles."""
 
+import errno
+import io
 import json
 import os
 import subprocess
@@ -15,7 +17,7 @@ import scipy.signal as ss
 
 import jaxconv
 import jaxconv.sharded as sh
-from jaxconv import _tiled
+from jaxconv import _io, _tiled
 
 ROOT = Path(__file__).resolve().parent.parent
 RNG = np.random.default_rng(0)
@@ -133,6 +135,64 @@ def test_an_interrupted_run_leaves_the_old_output_and_no_temporary_file(tmp_path
         )  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "y.npy"]
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.arange(3.0))
+
+
+def _npy_size(shape, dtype) -> int:
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(shape, dtype))
+    return len(buf.getvalue())
+
+
+def test_a_full_disk_is_an_oserror_naming_the_size_and_leaves_no_temporary_file(
+    tmp_path, monkeypatch
+):
+    np.save(tmp_path / "x.npy", RNG.normal(size=(64, 48)))
+    np.save(tmp_path / "y.npy", np.arange(3.0))  # a previous result
+
+    def enospc(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", enospc, raising=False)
+    size = _npy_size((64, 48), np.float64)
+    with pytest.raises(OSError, match=rf"apply_tiled: `dst` needs {size} bytes .* of disk space"):
+        sh.apply_tiled(
+            jaxconv.gaussian_filter, tmp_path / "x.npy", tmp_path / "y.npy", 1.0, progress=False
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy", "y.npy"]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.arange(3.0))
+
+
+def test_stale_temporary_files_a_link_and_the_folder_fsync(tmp_path, monkeypatch):
+    x = RNG.normal(size=(40, 30)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "out").mkdir()
+    stale = [".y.npy.0123456789abcdef0123456789abcdef.tmp", ".y.npy.k2j4h5x_.tmp.npy"]
+    for name in stale:  # left by killed writers: the old naming and the current one
+        (tmp_path / "out" / name).write_bytes(b"\0" * 4096)
+    (tmp_path / "y.npy").symlink_to(tmp_path / "out" / "y.npy")
+    synced = []
+    monkeypatch.setattr(_io, "_fsync_dir", lambda d: synced.append((d, sorted(os.listdir(d)))))
+    out = sh.apply_tiled(
+        jaxconv.gaussian_filter, tmp_path / "x.npy", tmp_path / "y.npy", 1.0,
+        memory_limit=40_000, progress=False,
+    )  # fmt: skip
+    assert out == tmp_path / "y.npy" and out.is_symlink()  # written through the link
+    assert os.listdir(tmp_path / "out") == ["y.npy"]
+    assert synced == [(tmp_path / "out", ["y.npy"])]  # after the rename
+    y = np.load(tmp_path / "out" / "y.npy")
+    assert y.dtype == np.float32 and os.path.getsize(tmp_path / "out" / "y.npy") == _npy_size(
+        x.shape, np.float32
+    )
+    expected = ndi.gaussian_filter(x.astype(np.float64), 1.0)
+    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5)
+
+
+def test_a_directory_as_dst_is_refused(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((8, 8)))
+    (tmp_path / "d.npy").mkdir()
+    with pytest.raises(ValueError, match=r"apply_tiled: `dst` must be a regular file or a new "
+                       r"name; got a directory '.*d\.npy'\."):  # fmt: skip
+        sh.apply_tiled(jaxconv.sobel, tmp_path / "x.npy", tmp_path / "d.npy", progress=False)
 
 
 def test_errors(tmp_path):
