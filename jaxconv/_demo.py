@@ -27,7 +27,8 @@ import jaxconv
 from jaxconv._io import default_image, save_json_atomic
 
 SEED_COV = ((1.0, 0.5), (0.5, 1.0))
-_DPI = 72  # small PNGs: the README shows them
+_CROP = (slice(60, 124), slice(100, 196))  # the eyes: what the learning GIFs show
+_QUICK_CROP = (slice(20, 84), slice(40, 136))  # the same, in --quick's smaller photo
 
 
 @dataclass
@@ -39,13 +40,34 @@ class _Context:
     progress: bool
     photo: np.ndarray
     files: dict[str, str] = field(default_factory=dict)  # file name -> what it shows
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> its size
 
-    def save(self, fig: Any, name: str, what: str, dpi: int = _DPI) -> None:
+    def save(self, fig: Any, name: str, what: str) -> None:
+        """Saves a PNG at the figure's own dpi (:data:`jaxconv.plot.DPI`) and closes it."""
         import matplotlib.pyplot as plt
 
-        fig.savefig(self.out / name, dpi=dpi, bbox_inches="tight")
+        import jaxconv.plot as jplot
+
+        stats = jplot._legibility(fig)
+        fig.savefig(self.out / name, bbox_inches="tight")
         plt.close(fig)
+        self._record(name, what, fig.dpi, stats)
+
+    def save_gif(self, fig: Any, update: Any, n: int, name: str, what: str, fps: int) -> None:
+        import jaxconv.plot as jplot
+
+        stats = jplot._legibility(fig)
+        jplot.save_gif(fig, update, n, self.out / name, fps=fps)
+        self._record(name, what, fig.dpi, stats)
+
+    def _record(self, name: str, what: str, dpi: float, stats: dict[str, Any]) -> None:
+        from PIL import Image  # matplotlib depends on Pillow
+
+        with Image.open(self.out / name) as im:
+            size, frames = list(im.size), getattr(im, "n_frames", 1)
         self.files[name] = what
+        self.figures[name] = {"px": size, "dpi": dpi, "frames": frames,
+                              "bytes": (self.out / name).stat().st_size, **stats}  # fmt: skip
 
 
 def _scipy(module: str) -> Any:
@@ -74,12 +96,14 @@ def _max_abs(a: Any, b: Any) -> float:
 def _seed_1d(ctx: _Context) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
+    import jaxconv.plot as jplot
+
     x = np.linspace(-10, 10, 1000).astype(ctx.dtype)
     f = jaxconv.normal_pdf(x)
     g = jaxconv.uniform_pdf(x, loc=-3.0, scale=6.0)
     fg = jaxconv.convolve(f, g, mode="same") / 20
     ref = np.convolve(np.asarray(f, np.float64), np.asarray(g, np.float64), mode="same") / 20
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4), dpi=jplot.DPI)
     ax.plot(x, f, label="f(x)")
     ax.plot(x, g, label="g(x)")
     ax.plot(x, fg, label="f(x) * g(x) / 20")
@@ -107,9 +131,9 @@ def _convolution_gif(ctx: _Context) -> None:
     t_out = tau[0] + tau[0] + dt * np.arange(full.size)
     keep = (t_out >= tau[0]) & (t_out <= tau[-1])
     t_out, full = t_out[keep], full[keep]
-    frames = np.linspace(-3, 5, 12 if ctx.quick else 30)
+    frames = np.linspace(-3, 5, 16 if ctx.quick else 60)
 
-    fig = Figure(figsize=(6, 3.2), dpi=60)
+    fig = Figure(figsize=(6.4, 3.4), dpi=jplot.DPI)
     ax = fig.subplots()
     (fixed,) = ax.plot(tau, box, "C0", label="f(τ): box")
     (moving,) = ax.plot([], [], "C1", label="g(t − τ): impulse response")
@@ -117,7 +141,7 @@ def _convolution_gif(ctx: _Context) -> None:
     (marker,) = ax.plot([], [], "ko")
     shade = [ax.fill_between(tau, 0, 0, color="C2", alpha=0.3)]
     ax.set(xlim=(tau[0], tau[-1]), ylim=(0, 1.05), xlabel="τ, t")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right")
     ax.set_title("t = +0.0: shaded area = (f * g)(t)")  # before tight_layout, which sizes it
     fig.tight_layout()
 
@@ -133,12 +157,14 @@ def _convolution_gif(ctx: _Context) -> None:
         ax.set_title(f"t = {t:+.1f}: shaded area = (f * g)(t)")
         return [shade[0], fixed, moving, trace, marker, ax.title]  # the box is drawn over the shade
 
-    path = jplot.save_gif(fig, update, len(frames), ctx.out / "01_convolution.gif", fps=8)
-    ctx.files[path.name] = "the seed's animation: a box convolved with an impulse response"
+    what = "the seed's animation: a box convolved with an impulse response"
+    ctx.save_gif(fig, update, len(frames), "01_convolution.gif", what, fps=12)
 
 
 def _contour(ctx: _Context) -> dict[str, Any]:
     import matplotlib.pyplot as plt
+
+    import jaxconv.plot as jplot
 
     step = 0.05 if ctx.quick else 0.01
     x, y = np.mgrid[-3:3:step, -3:3:step]
@@ -149,13 +175,14 @@ def _contour(ctx: _Context) -> dict[str, Any]:
     rho = SEED_COV[0][1]
     q = (x**2 - 2 * rho * x * y + y**2) / (1 - rho**2)
     exact = np.exp(-q / 2) / (2 * np.pi * math.sqrt(1 - rho**2))
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.contourf(pdf, extent=(-3, 3, -3, 3))
-    ax.set_aspect("equal")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_title("N(0, [[1, .5], [.5, 1]]) on mgrid[-3:3:.01]")
-    ctx.save(fig, "02_gaussian_contour.png", "the seed's contour plot of the Gaussian")
+    # The grid's first coordinate is the row (y, drawn downwards), as in every jaxconv figure:
+    # the 1σ and 2σ ellipses of the same covariance lie on the contours.
+    fig, ax = plt.subplots(figsize=(5.6, 5), dpi=jplot.DPI)
+    jplot.contour(pdf, grid, ax=ax, title="N(0, [[1, .5], [.5, 1]]) on mgrid[-3:3:.01]")
+    for n_std in (1, 2):
+        jplot.covariance_ellipse(SEED_COV, ax, n_std=n_std, edgecolor="w", linestyle="--")
+    ax.set(xlim=(-3, 3), ylim=(3, -3))
+    ctx.save(fig, "02_gaussian_contour.png", "the seed's contour plot of the Gaussian, 1σ/2σ")
     return {"grid_shape": list(pdf.shape), "max_abs_diff_vs_closed_form": _max_abs(pdf, exact)}
 
 
@@ -166,7 +193,6 @@ def _blur(ctx: _Context) -> dict[str, Any]:
     kernel = jaxconv.gaussian_kernel(np.asarray(SEED_COV, ctx.dtype), grid=grid, normalize=False)
     blurred = np.asarray(jaxconv.convolve2d(ctx.photo, kernel, mode="same"))
     fig = jplot.images([ctx.photo, blurred], titles=["Original", "Convolved"])
-    fig.set_size_inches(8, 3)
     ctx.save(fig, "03_photo_blur.png", "the photo blurred with the seed's 30×30 kernel")
     photo, k64 = np.asarray(ctx.photo, np.float64), np.asarray(kernel, np.float64)
     metrics: dict[str, Any] = {
@@ -181,37 +207,37 @@ def _blur(ctx: _Context) -> dict[str, Any]:
 
 
 def _edges(ctx: _Context) -> dict[str, Any]:
-    import matplotlib.pyplot as plt
+    import jaxconv.plot as jplot
 
     metrics: dict[str, Any] = {}
     ndimage = _scipy("ndimage")
-    fig, axes = plt.subplots(2, 3, figsize=(9, 4.2))
-    for row, op in zip(axes, ("sobel", "prewitt"), strict=True):
+    maps, titles = [], []
+    for op in ("sobel", "prewitt"):
         d0 = np.asarray(getattr(jaxconv, op)(ctx.photo, axis=0))
         d1 = np.asarray(getattr(jaxconv, op)(ctx.photo, axis=1))
         mag = np.asarray(jaxconv.edge_magnitude(ctx.photo, op))
-        for ax, img, label in zip(row, (d0, d1, mag), ("∂/∂y", "∂/∂x", "magnitude"), strict=True):
-            m = float(np.abs(img).max())
-            signed = label != "magnitude"
-            ax.imshow(img, cmap="RdBu_r" if signed else "gray", vmin=-m if signed else 0, vmax=m)
-            ax.set_title(f"{op.capitalize()} {label}")
-            ax.set_axis_off()
+        maps += [d0, d1, mag]
+        titles += [
+            f"{op.capitalize()} {t}" for t in ("∂/∂y (axis 0)", "∂/∂x (axis 1)", "magnitude")
+        ]
         if ndimage is not None:
             photo = np.asarray(ctx.photo, np.float64)
             r0, r1 = getattr(ndimage, op)(photo, 0), getattr(ndimage, op)(photo, 1)
             metrics[f"{op}_max_abs_diff_vs_ndimage"] = max(
                 _max_abs(d0, r0), _max_abs(d1, r1), _max_abs(mag, np.hypot(r0, r1))
             )
-    fig.tight_layout()
-    ctx.save(fig, "04_edges.png", "Sobel and Prewitt edges (both axes and magnitude)", dpi=50)
+    fig = jplot.images(maps, titles, ncols=3, colorbar=True)  # signed: blue < 0 < red
+    ctx.save(fig, "04_edges.png", "Sobel and Prewitt edges (both axes and magnitude)")
     return metrics
 
 
 # --- learning filters ----------------------------------------------------------------------------
-def _frames(n_steps: int, n_frames: int) -> np.ndarray:
-    """Indices into a history of ``n_steps + 1`` entries, denser early on (where things move)."""
-    idx = np.unique(np.geomspace(1, n_steps + 1, n_frames).astype(int) - 1)
-    return np.union1d(idx, [0, n_steps])
+def _fit_gif(ctx: _Context, name: str, what: str, steps: np.ndarray, *args: Any, **kw: Any) -> None:
+    """:func:`jaxconv.plot.animate_fit` at ``steps``, recorded with its figure's sizes."""
+    import jaxconv.plot as jplot
+
+    fig, update, n = jplot._fit_figure(*args, **kw, n_std=2.0, dpi=jplot.DPI, steps=steps)
+    ctx.save_gif(fig, update, n, name, what, fps=10)
 
 
 def _at(tree: Any, i: int) -> Any:
@@ -232,10 +258,10 @@ def _learn_blur(ctx: _Context) -> dict[str, Any]:
     learned = np.asarray(res.covariance)
     stderr = np.asarray(res.stderr["covariance"])
 
-    frames = _frames(len(res.history) - 1, 8 if ctx.quick else 12)
+    frames = jplot.frame_steps(len(res.history) - 1, 16 if ctx.quick else 48)
     params = [_at(res.params_history, int(i)) for i in frames]
     # The prediction and target panels show a crop (the eyes), which keeps the GIF small.
-    crop = (slice(20, 84), slice(40, 136)) if ctx.quick else (slice(60, 124), slice(100, 196))
+    crop = _QUICK_CROP if ctx.quick else _CROP
 
     @jax.jit  # one compile for every frame, not one per operation
     def frame(p):
@@ -246,11 +272,13 @@ def _learn_blur(ctx: _Context) -> dict[str, Any]:
     ry, rx = (min(r, 6) for r in res.radius)  # show the centre: the true kernel is small
     cy, cx = res.radius
     kernels = kernels[:, cy - ry : cy + ry + 1, cx - rx : cx + rx + 1]
-    jplot.animate_fit(kernels, preds, target[crop], ctx.out / "05_learn_blur.gif", fps=5, dpi=50,
-                      losses=res.history[frames], covs=covs, true_cov=cov)  # fmt: skip
-    ctx.files["05_learn_blur.gif"] = "a Gaussian blur being learned with Adam (kernel, ellipse)"
+    what = "a Gaussian blur being learned with Adam (kernel, ellipse)"
+    losses = np.maximum(res.history, 1e-300)
+    _fit_gif(
+        ctx, "05_learn_blur.gif", what, frames, kernels, preds, target[crop], losses, covs, cov
+    )
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), dpi=jplot.DPI)
     jplot.loss_curve(np.maximum(res.history, 1e-300), ax=axes[0])
     axes[0].set_title("loss (Adam, from σ = 2 px)")
     jplot.covariance_comparison(cov, learned, ax=axes[1])
@@ -285,21 +313,19 @@ def _learn_edge(ctx: _Context) -> dict[str, Any]:
     history = np.asarray(res.params_history)
     learned = np.asarray(res.params)
 
-    frames = _frames(len(res.history) - 1, 8 if ctx.quick else 12)
-    crop = (slice(20, 84), slice(40, 136)) if ctx.quick else (slice(60, 124), slice(100, 196))
+    frames = jplot.frame_steps(len(res.history) - 1, 16 if ctx.quick else 48)
+    crop = _QUICK_CROP if ctx.quick else _CROP
     predict = jax.jit(lambda k: jaxconv.convolve(ctx.photo, k, mode="same")[crop])
     preds = [np.asarray(predict(k)) for k in history[frames]]
-    jplot.animate_fit(history[frames], preds, target[crop], ctx.out / "06_learn_edge.gif", fps=5,
-                      dpi=50, losses=res.history[frames])  # fmt: skip
-    ctx.files["06_learn_edge.gif"] = "a free 3×3 kernel learned from noise becoming Sobel"
+    _fit_gif(ctx, "06_learn_edge.gif", "a free 3×3 kernel learned from noise becoming Sobel",
+             frames, history[frames], preds, target[crop], np.maximum(res.history, 1e-300),
+             None, None)  # fmt: skip
 
     fig = jplot.filter_grid(
         [history[0], learned, truth],
         ncols=3,
         titles=["start (noise)", f"Adam, {res.steps} steps", "Sobel"],
     )
-    for ax in fig.axes:
-        ax.set(xlabel="", ylabel="")
     ctx.save(fig, "06_learn_edge.png", "a free 3×3 kernel from noise, learned, and Sobel")
     return {
         "true_kernel": truth,
@@ -392,6 +418,7 @@ def run_demo(
         tqdm.write(f"  {label:<26} {seconds:6.1f} s  " + ", ".join(new))
     bar.close()
     results["files"] = dict(ctx.files)
+    results["figures"] = ctx.figures  # pixel sizes, dpi, frames, bytes, smallest text and scale
     results["total_seconds"] = round(time.perf_counter() - start, 3)
     results.update(environment())
     save_json_atomic(out / "results.json", results)

@@ -1,12 +1,18 @@
 """Plots for kernels, covariances, fits and images (matplotlib; safe under the Agg backend).
 
 Every function accepts numpy or JAX arrays, draws on the ``ax=`` it is given or on a new figure,
-and returns what it drew on; none calls ``plt.show`` or selects a backend. Kernel images use
-centred pixel offsets as coordinates (column offset ``x`` to the right, row offset ``y``
-downwards, as the array is shown). Covariances and means are given in jaxconv's own axis order,
-(row, column), as :func:`jaxconv.fit_gaussian` returns them and :func:`jaxconv.gaussian_kernel`
-takes them, so a fitted covariance can be drawn over its kernel with :func:`covariance_ellipse`
-as it is.
+and returns what it drew on; none calls ``plt.show`` or selects a backend.
+
+One orientation everywhere: kernel images, contours and covariance ellipses put ``x``, the
+column offset (array axis 1), to the right and ``y``, the row offset (axis 0), downwards, as an
+image is shown. Covariances and means are given in jaxconv's own axis order, (row, column), as
+:func:`jaxconv.fit_gaussian` returns them and :func:`jaxconv.gaussian_kernel` takes them, so a
+fitted covariance can be drawn over its kernel or its density's contours as it is; a positive
+row-column covariance tilts the ellipse from the top left to the bottom right.
+
+Figures are made at :data:`DPI` (100) so that matplotlib's default 10-point text is 14 pixels high
+when saved with ``savefig``'s default ``dpi="figure"``; :func:`images` shows each image pixel as at
+least one figure pixel, so thin lines survive.
 
 Examples:
     >>> import numpy as np
@@ -29,22 +35,34 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Ellipse, PathPatch
 from matplotlib.path import Path as MplPath
+from matplotlib.text import Text
 
 from jaxconv._io import _write_atomic
 
 __all__ = [
+    "DPI",
     "animate_fit",
+    "contour",
     "covariance_comparison",
     "covariance_ellipse",
     "filter_grid",
+    "frame_steps",
     "frequency_response",
     "images",
     "kernel",
     "loss_curve",
     "save_gif",
 ]
+
+DPI = 100
+"""Resolution of the figures this module makes: 10-point text is 14 pixels high."""
+
+_XLABEL = "x: column offset (axis 1)"
+_YLABEL = "y: row offset (axis 0), down"
+_MIN_PANEL_PX = 150  # images smaller than this are enlarged by a whole factor, so titles fit
 
 
 def _real(x: Any, name: str, fn: str, ndims: tuple[int, ...]) -> np.ndarray:
@@ -56,12 +74,16 @@ def _real(x: Any, name: str, fn: str, ndims: tuple[int, ...]) -> np.ndarray:
     return a.astype(np.float64)
 
 
-def _kernel_norm(k: np.ndarray, cmap: str | None) -> dict[str, Any]:
-    """Diverging colours centred at 0 for signed kernels, sequential ones otherwise."""
-    if k.size and k.min() < 0:
+def _signed(a: np.ndarray) -> bool:
+    return bool(a.size) and float(np.min(a)) < 0
+
+
+def _kernel_norm(k: np.ndarray, cmap: str | None, unsigned: str = "viridis") -> dict[str, Any]:
+    """Diverging colours centred at 0 for signed maps, sequential ones (`unsigned`) otherwise."""
+    if _signed(k):
         m = float(np.abs(k).max())
         return {"cmap": cmap or "RdBu_r", "vmin": -m, "vmax": m}
-    return {"cmap": cmap or "viridis", "vmin": float(k.min()), "vmax": float(k.max())}
+    return {"cmap": cmap or unsigned, "vmin": float(k.min()), "vmax": float(k.max())}
 
 
 def _centred_extent(shape: tuple[int, ...]) -> tuple[float, float, float, float]:
@@ -90,10 +112,12 @@ def kernel(
     a = a[None, :] if a.ndim == 1 else a
     if ax is None:
         _, ax = plt.subplots()
-    im = ax.imshow(a, extent=_centred_extent(a.shape), **_kernel_norm(a, cmap))
+    im = ax.imshow(
+        a, extent=_centred_extent(a.shape), interpolation="nearest", **_kernel_norm(a, cmap)
+    )
     ax.figure.colorbar(im, ax=ax)
-    ax.set_xlabel("x (column offset)")
-    ax.set_ylabel("y (row offset)")
+    ax.set_xlabel(_XLABEL)
+    ax.set_ylabel(_YLABEL)
     if title is not None:
         ax.set_title(title)
     return ax
@@ -139,11 +163,12 @@ def covariance_ellipse(
 
     ``cov`` and ``mean`` are in jaxconv's axis order (row ``y``, column ``x``), as
     :func:`jaxconv.fit_gaussian` returns them; the ellipse is drawn with ``x`` across and ``y``
-    downwards (the axes' y axis is inverted if it is not already), so that it lies on the kernel
-    image :func:`kernel` shows. With eigenvalues ``λ₁ ≥ λ₂`` and leading eigenvector ``v₁`` of the
-    ``(x, y)`` covariance, the ellipse has width ``2 s √λ₁``, height ``2 s √λ₂`` and angle
-    ``atan2(v₁y, v₁x)``. ``s`` is ``n_std``, or, if ``confidence`` is given,
-    ``√(-2 ln(1 - confidence))`` so that the ellipse holds that probability mass of a Gaussian.
+    downwards (the axes' y axis is inverted if it is not already, and labelled if it is not), so
+    that it lies on the kernel image :func:`kernel` shows. With eigenvalues ``λ₁ ≥ λ₂`` and
+    leading eigenvector ``v₁`` of the ``(x, y)`` covariance, the ellipse has width ``2 s √λ₁``,
+    height ``2 s √λ₂`` and angle ``atan2(v₁y, v₁x)``. ``s`` is ``n_std``, or, if ``confidence``
+    is given, ``√(-2 ln(1 - confidence))`` so that the ellipse holds that probability mass of a
+    Gaussian.
 
     Args:
         cov: symmetric positive semi-definite ``(2, 2)`` matrix ``[[Syy, Syx], [Sxy, Sxx]]``.
@@ -163,6 +188,7 @@ def covariance_ellipse(
     _rows_down(ax)
     style = {"facecolor": "none", "edgecolor": "C0", "linewidth": 2, **style}
     ax.add_patch(Ellipse(tuple(np.asarray(mean, float)[::-1]), w, h, angle=angle, **style))
+    ax.set(xlabel=ax.get_xlabel() or _XLABEL, ylabel=ax.get_ylabel() or _YLABEL)
     ax.autoscale_view()
     ax.set_aspect("equal", adjustable="box")
     return ax
@@ -232,9 +258,55 @@ def covariance_comparison(
         ax.add_patch(band)
     covariance_ellipse(t, ax, mean, n_std, edgecolor="k", label="true")
     covariance_ellipse(f, ax, mean, n_std, edgecolor="C1", linestyle="--", label="fitted")
-    ax.set_xlabel("x (column offset)")
-    ax.set_ylabel("y (row offset)")
+    ax.set_xlabel(_XLABEL)
+    ax.set_ylabel(_YLABEL)
     ax.legend(loc="best")
+    return ax
+
+
+def contour(
+    values: Any,
+    grid: Any,
+    ax: Axes | None = None,
+    levels: int = 8,
+    title: str | None = None,
+    cmap: str = "viridis",
+) -> Axes:
+    """Draws filled contours of `values` sampled on `grid`, oriented like :func:`kernel`'s images.
+
+    ``grid`` holds the coordinates in jaxconv's (row, column) order, as
+    :func:`jaxconv.gaussian_kernel` takes it (``np.mgrid[...]`` works as it is): ``grid[0]`` is
+    drawn as ``y``, downwards, and ``grid[1]`` as ``x``, to the right. So the density of a
+    covariance and that covariance's :func:`covariance_ellipse` lie on each other.
+
+    Args:
+        values: ``(H, W)`` real samples, e.g. ``gaussian_kernel(cov, grid=grid)``.
+        grid: ``(2, H, W)`` coordinates ``(row, column)`` of the samples.
+        ax: axes to draw on; a new figure if ``None``.
+        levels: number of contour levels.
+        title: axes title.
+        cmap: colormap.
+
+    Returns:
+        The axes drawn on, with a colour bar; the contour set is ``ax.collections[0]``.
+
+    Raises:
+        ValueError: if `grid` does not have shape ``(2, *values.shape)``.
+    """
+    v = _real(values, "values", "contour", (2,))
+    g = _real(grid, "grid", "contour", (3,))
+    if g.shape != (2, *v.shape):
+        raise ValueError(f"contour: `grid` must have shape {(2, *v.shape)}; got {g.shape}.")
+    if ax is None:
+        _, ax = plt.subplots()
+    cs = ax.contourf(g[1], g[0], v, levels=levels, cmap=cmap)
+    ax.figure.colorbar(cs, ax=ax)
+    _rows_down(ax)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(_XLABEL)
+    ax.set_ylabel(_YLABEL)
+    if title is not None:
+        ax.set_title(title)
     return ax
 
 
@@ -338,19 +410,36 @@ def frequency_response(k: Any, ax: Axes | None = None, shape: tuple[int, int] = 
 def images(
     list_of_images: Sequence[Any],
     titles: Sequence[str] | None = None,
-    cmap: str = "gray",
+    cmap: str | None = None,
     ncols: int | None = None,
+    *,
+    colorbar: bool | None = None,
+    scale: float = 1.0,
+    dpi: float = DPI,
 ) -> Figure:
-    """Shows images side by side without axes, like the seed's "Original" vs "Convolved" panel.
+    """Shows images side by side without axes, each image pixel as at least `scale` figure pixels.
+
+    The figure is laid out in whole pixels at `dpi`, so that with ``scale=1`` (the default) an
+    image is drawn pixel for pixel when the figure is saved at its own dpi (``savefig``'s
+    default): thin lines are not averaged away (``interpolation="nearest"``). Images smaller than
+    150 pixels are enlarged by a whole factor. Signed maps (any value < 0) get a diverging
+    colormap centred at 0 (limits ``±max|x|``) and, by default, a colour bar.
 
     Args:
         list_of_images: images ``(H, W)`` or ``(H, W, 3|4)``.
         titles: one title per image.
-        cmap: colormap for gray images.
+        cmap: colormap for 2-D images; by default ``RdBu_r`` for signed ones, else ``gray``.
         ncols: panels per row; all in one row if ``None``.
+        colorbar: colour bars on every 2-D image (``True``), on none (``False``), or on the
+            signed ones (``None``).
+        scale: figure pixels per image pixel, at least 1 for readable photos.
+        dpi: the figure's resolution.
 
     Returns:
         The new figure.
+
+    Raises:
+        ValueError: for a bad image shape, a title count that does not match, or no images.
     """
     ims = [np.asarray(x) for x in list_of_images]  # keep dtypes: imshow scales uint8 RGB itself
     for x in ims:
@@ -362,14 +451,63 @@ def images(
         raise ValueError(f"images: `titles` must have {len(ims)} entries; got {len(titles)}.")
     ncols = min(ncols or len(ims), len(ims))
     nrows = -(-len(ims) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 5 * nrows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        if i < len(ims):
-            ax.imshow(ims[i], cmap=cmap)
-            if titles is not None:
-                ax.set_title(titles[i])
+    bars = [x.ndim == 2 and (_signed(x) if colorbar is None else colorbar) for x in ims]
+    h, w = (max(x.shape[i] for x in ims) for i in (0, 1))
+    s = max(scale, math.ceil(_MIN_PANEL_PX / max(h, w)))
+    ph, pw = math.ceil(s * h), math.ceil(s * w)
+    pad, gap = 8, 16
+    title_px = math.ceil(2.4 * plt.rcParams["font.size"] * 1.2 * dpi / 72) if titles else 0
+    bar_px = 90 if any(bars) else 0  # the bar, its ticks and their labels
+    fw = 2 * pad + ncols * (pw + bar_px) + (ncols - 1) * gap
+    fh = 2 * pad + nrows * (ph + title_px) + (nrows - 1) * gap
+    fig = plt.figure(figsize=(fw / dpi, fh / dpi), dpi=dpi)
+    for i, x in enumerate(ims):
+        r, c = divmod(i, ncols)
+        left = pad + c * (pw + bar_px + gap)
+        bottom = fh - pad - r * (ph + title_px + gap) - title_px - ph
+        ax = fig.add_axes((left / fw, bottom / fh, pw / fw, ph / fh))
+        norm = _kernel_norm(x.astype(float), cmap, "gray") if x.ndim == 2 else {}
+        im = ax.imshow(x, interpolation="nearest", **norm)
+        if titles is not None:
+            ax.set_title(titles[i])
         ax.set_axis_off()
+        if bars[i]:
+            cax = fig.add_axes(((left + pw + 8) / fw, bottom / fh, 12 / fw, ph / fh))
+            fig.colorbar(im, cax=cax)
     return fig
+
+
+def frame_steps(n_steps: int, n_frames: int) -> np.ndarray:
+    """``n_frames`` distinct step numbers from 0 to ``n_steps`` for an animation, denser early on.
+
+    Fits change most in their first steps, so the frames are evenly spaced in ``log(step + a)``
+    with ``a = max(1, n_steps / n_frames)``: step by step at first, then ever wider apart (a
+    larger ``a`` would space them evenly, ``a = 1`` purely logarithmically). Where rounding
+    would repeat a step, the next free one is taken.
+
+    Args:
+        n_steps: last step number (a history of ``n_steps + 1`` entries, step 0 the start).
+        n_frames: number of frames, in ``[2, n_steps + 1]``.
+
+    Returns:
+        Increasing int array, first entry 0, last ``n_steps``.
+
+    Raises:
+        ValueError: if ``n_frames`` is not in ``[2, n_steps + 1]``.
+
+    Examples:
+        >>> frame_steps(10, 4).tolist()
+        [0, 2, 5, 10]
+    """
+    if not 2 <= n_frames <= n_steps + 1:
+        raise ValueError(f"frame_steps: `n_frames` must be in [2, {n_steps + 1}]; got {n_frames}.")
+    a = max(1.0, n_steps / n_frames)
+    steps = np.rint(np.geomspace(a, n_steps + a, n_frames) - a).astype(int)
+    for i in range(1, n_frames):  # a repeated step moves to the next free one
+        steps[i] = max(steps[i], steps[i - 1] + 1)
+    for i in range(n_frames - 2, -1, -1):  # ... and steps pushed past the end move back
+        steps[i] = min(steps[i], steps[i + 1] - 1)
+    return steps
 
 
 def animate_fit(
@@ -382,15 +520,18 @@ def animate_fit(
     covs: Any = None,
     true_cov: Any = None,
     n_std: float = 2.0,
-    dpi: int = 80,
+    dpi: float = DPI,
+    steps: Any = None,
 ) -> Path:
     """Writes a GIF of a fit: per frame, the kernel, the prediction and the target.
 
-    Optional panels show the loss so far (``losses``, one value per frame) and the fitted
-    covariance ellipse (``covs``, shape ``(T, 2, 2)``, jaxconv's (row, column) order) against
-    ``true_cov``. Each frame is titled with its index, so Pillow never merges identical frames and
-    the GIF has exactly ``T`` frames. The file is written to a temporary name in the same folder
-    and renamed into place.
+    Frame ``i`` shows the fit at optimisation step ``steps[i]`` (by default step ``i``), and is
+    titled with it. Optional panels show the loss up to that step against the true step number
+    (``losses``, the whole history: one value per step from 0 to ``steps[-1]``) and the fitted
+    covariance ellipse (``covs``, one per frame, jaxconv's (row, column) order) against
+    ``true_cov``. The prediction and target are drawn at least pixel for pixel (smaller images
+    enlarged by a whole factor); the kernel's colour limits are fixed over the frames. The file
+    is written to a temporary name in the same folder and renamed into place.
 
     Args:
         kernels_history: ``T`` kernels, each ``(n,)`` or ``(h, w)``.
@@ -398,15 +539,38 @@ def animate_fit(
         target: ``(H, W)`` image the fit is matching.
         path: output ``.gif``.
         fps: frames per second.
-        losses: optional ``(T,)`` loss at each frame.
+        losses: optional loss history, ``steps[-1] + 1`` values (steps 0, 1, ...).
         covs: optional ``(T, 2, 2)`` fitted covariances, (row, column) order.
         true_cov: optional ``(2, 2)`` reference covariance, drawn when ``covs`` is given.
         n_std: ellipse scale in standard deviations.
-        dpi: resolution; each panel is 3.2 inches square (lower it for smaller files).
+        dpi: resolution (lower it for smaller files).
+        steps: optional ``(T,)`` increasing step numbers of the frames, e.g. from
+            :func:`frame_steps`; ``0, 1, ..., T - 1`` if ``None``.
 
     Returns:
         ``path`` as a ``pathlib.Path``.
+
+    Raises:
+        ValueError: if the histories' lengths or shapes do not match, or a covariance is not one.
     """
+    fig, update, n = _fit_figure(
+        kernels_history, predictions_history, target, losses, covs, true_cov, n_std, dpi, steps
+    )
+    return save_gif(fig, update, n, path, fps)
+
+
+def _fit_figure(
+    kernels_history: Any,
+    predictions_history: Any,
+    target: Any,
+    losses: Any,
+    covs: Any,
+    true_cov: Any,
+    n_std: float,
+    dpi: float,
+    steps: Any,
+) -> tuple[Figure, Callable[[int], list[Artist]], int]:
+    """The figure of :func:`animate_fit`, its ``update(i)`` and the number of frames."""
     fn = "animate_fit"
     ks = _real(np.stack([np.asarray(k) for k in kernels_history]), "kernels_history", fn, (2, 3))
     preds = _real(predictions_history, "predictions_history", fn, (3,))
@@ -416,57 +580,111 @@ def animate_fit(
         raise ValueError(
             f"{fn}: `predictions_history` must have shape {(n, *tgt.shape)}; got {preds.shape}."
         )
-    extra = {"losses": losses, "covs": covs}
-    extra = {k: np.asarray(v, float) for k, v in extra.items() if v is not None}
-    for name, v in extra.items():
-        if len(v) != n:
-            raise ValueError(f"{fn}: `{name}` must have {n} entries, one per frame; got {len(v)}.")
-    fig = Figure(figsize=(3.2 * (3 + len(extra)), 3.2), dpi=dpi)
-    axes = fig.subplots(1, 3 + len(extra), squeeze=False)[0]
+    step = np.arange(n) if steps is None else np.asarray(steps)
+    if step.shape != (n,) or step.dtype.kind not in "iu" or np.any(np.diff(step) <= 0):
+        raise ValueError(
+            f"{fn}: `steps` must be {n} increasing integers, one per frame; got {step.tolist()}."
+        )
+    if losses is not None:
+        losses = np.asarray(losses, float)
+        if len(losses) != step[-1] + 1:
+            raise ValueError(
+                f"{fn}: `losses` must have {step[-1] + 1} entries, one per step 0..{step[-1]}; "
+                f"got {len(losses)}."
+            )
+    if covs is not None:
+        covs = [_check_cov(c, fn, "covs") for c in covs]
+        if len(covs) != n:
+            raise ValueError(f"{fn}: `covs` must have {n} entries, one per frame; got {len(covs)}.")
+
+    s = max(1, math.ceil(_MIN_PANEL_PX / max(tgt.shape)))  # figure pixels per image pixel
+    img_w, img_h = s * tgt.shape[1], s * tgt.shape[0]
+    widths = [3.6, (img_w + 40) / dpi, (img_w + 40) / dpi]
+    widths += [3.4] * (losses is not None) + [4.2] * (covs is not None)
+    fig = Figure(figsize=(sum(widths), max(3.3, (img_h + 90) / dpi)), dpi=dpi)
+    axes = fig.subplots(1, len(widths), width_ratios=widths)
     kernel(ks[0], ax=axes[0], title="kernel")
     k_img = axes[0].images[0]
-    k_img.set_clim(**{k: _kernel_norm(ks, None)[k] for k in ("vmin", "vmax")})
-    lim = {"vmin": float(tgt.min()), "vmax": float(tgt.max()), "cmap": "gray"}
-    p_img = axes[1].imshow(preds[0], **lim)
-    axes[2].imshow(tgt, **lim)
+    # A GIF frame has 256 colours: 32 for the kernel (and its colour bar), 128 greys for the
+    # images (1/255 at most from their 256), the rest for lines and text, so none band.
+    norm = _kernel_norm(ks, None)
+    k_img.set(cmap=plt.get_cmap(norm.pop("cmap")).resampled(32), clim=tuple(norm.values()))
+    lim = {"vmin": float(tgt.min()), "vmax": float(tgt.max())}
+    lim["cmap"] = plt.get_cmap("gray").resampled(128)
+    p_img = axes[1].imshow(preds[0], interpolation="nearest", **lim)
+    axes[2].imshow(tgt, interpolation="nearest", **lim)
     for ax, title in zip(axes[1:3], ("prediction", "target"), strict=True):
         ax.set_title(title)
         ax.set_axis_off()
-    line = ellipse = None
+    line = marker = ellipse = None
     panel = 3
-    if "losses" in extra:
-        loss = extra["losses"]
-        loss_curve(loss, ax=axes[panel], log=bool(np.all(loss > 0)))
-        line = axes[panel].lines[0]
+    if losses is not None:
+        ax = axes[panel]
+        loss_curve(losses, ax=ax, log=bool(np.all(losses > 0)))
+        ax.autoscale(False)  # limits of the whole history, fixed across frames
+        line = ax.lines[0]
+        (marker,) = ax.plot([], [], "o", color=line.get_color())
+        ax.set(title="loss", ylabel="")  # a title, not a label beside the target image
         panel += 1
-    if "covs" in extra:
-        covs_ = [_check_cov(c, fn, "covs") for c in extra["covs"]]
+    if covs is not None:
+        ax = axes[panel]
+        every = list(covs)
         if true_cov is not None:
-            covs_.append(_check_cov(true_cov, fn, "true_cov"))
-            covariance_ellipse(covs_[-1], axes[panel], n_std=n_std, edgecolor="k", label="true")
-        covariance_ellipse(covs_[0], axes[panel], n_std=n_std, edgecolor="C1", label="fitted")
-        ellipse = axes[panel].patches[-1]
-        r = 1.1 * n_std * math.sqrt(max(np.linalg.eigvalsh(c).max() for c in covs_))
-        axes[panel].set(xlim=(-r, r), ylim=(r, -r))  # fixed across frames; rows downwards
-        axes[panel].legend(loc="best")
-    suptitle = fig.suptitle("")
+            every.append(_check_cov(true_cov, fn, "true_cov"))
+            covariance_ellipse(every[-1], ax, n_std=n_std, edgecolor="k", label="true")
+        covariance_ellipse(covs[0], ax, n_std=n_std, edgecolor="C1", label="fitted")
+        ellipse = ax.patches[-1]
+        r = 1.1 * n_std * math.sqrt(max(np.linalg.eigvalsh(c).max() for c in every))
+        ax.set(xlim=(-r, r), ylim=(r, -r), title=f"{n_std:g}σ ellipse")  # fixed; rows down
+        ax.set_xlabel("x: column offset")
+        ax.set_ylabel("y: row offset, down")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside: never over the ellipse
+    suptitle = fig.suptitle(f"step {step[-1]} of {step[-1]}")  # the longest, for the layout
     fig.tight_layout()
+    for ax in axes[1:3]:  # whole pixels, centred where the layout put them
+        box = ax.get_position()
+        fw, fh = fig.bbox.width, fig.bbox.height
+        x0 = round((box.x0 + box.width / 2) * fw - img_w / 2)
+        y0 = round((box.y0 + box.height / 2) * fh - img_h / 2)
+        ax.set_position((x0 / fw, y0 / fh, img_w / fw, img_h / fh))
 
     def update(i: int) -> list[Artist]:
         k_img.set_data(ks[i][None, :] if ks.ndim == 2 else ks[i])
         p_img.set_data(preds[i])
-        suptitle.set_text(f"frame {i + 1}/{n}")
-        changed = [k_img, p_img, suptitle]
-        if line is not None:
-            line.set_data(np.arange(i + 1), extra["losses"][: i + 1])
-            changed.append(line)
+        suptitle.set_text(f"step {step[i]} of {step[-1]}")
+        changed: list[Artist] = [k_img, p_img, suptitle]
+        if line is not None and marker is not None:
+            upto = step[i] + 1
+            line.set_data(np.arange(upto), losses[:upto])
+            marker.set_data([step[i]], [losses[step[i]]])
+            changed += [line, marker]
         if ellipse is not None:
-            w, h, angle = _geometry(extra["covs"][i], n_std)
+            w, h, angle = _geometry(covs[i], n_std)
             ellipse.set(width=w, height=h, angle=angle)
             changed.append(ellipse)
         return changed
 
-    return save_gif(fig, update, n, path, fps)
+    return fig, update, n
+
+
+def _legibility(fig: Figure) -> dict[str, float | None]:
+    """The smallest text height and image scale of `fig` when saved at its dpi, in pixels.
+
+    ``min_text_px`` is the smallest font size of any visible text in pixels (9 points is 12.5
+    pixels at 100 dpi); ``min_image_scale`` the fewest figure pixels per image pixel over its
+    images (``None`` without images): below 1, thin lines can vanish.
+    """
+    fig.draw_without_rendering()  # applies fixed aspects, which move axes
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    scales = []
+    for im in fig.findobj(AxesImage):
+        rows, cols = im.get_array().shape[:2]
+        box = im.get_window_extent()
+        scales.append(min(box.width / cols, box.height / rows))
+    return {
+        "min_text_px": min(t.get_fontsize() for t in texts) * fig.dpi / 72 if texts else None,
+        "min_image_scale": min(scales) if scales else None,
+    }
 
 
 def save_gif(
@@ -485,7 +703,9 @@ def save_gif(
     same pixels provided the changed artists stay inside the background's layout (fix axis limits
     beforehand) and no unchanged artist other than their axes' spines is drawn over them (they and
     the spines are drawn last, in z-order).
-    The figure is rendered with Agg, whatever the pyplot backend.
+    The figure is rendered with Agg, whatever the pyplot backend. A GIF frame holds at most 256
+    colours: each frame gets its own palette (median cut, no dithering), which keeps a grey photo
+    within a level or two of its rendering instead of banding it.
 
     Args:
         fig: the figure; its canvas is replaced by an Agg canvas.
@@ -497,13 +717,19 @@ def save_gif(
     Returns:
         ``path`` as a ``pathlib.Path``.
     """
-    from PIL import Image  # matplotlib depends on Pillow
-
-    frames = [Image.fromarray(f) for f in _render(fig, update, n_frames)]
+    frames = [_palette(f) for f in _render(fig, update, n_frames)]
     duration = int(1000 / fps)
     return _write_atomic(path, lambda f: frames[0].save(
         f, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0
     ))  # fmt: skip
+
+
+def _palette(frame: np.ndarray) -> Any:
+    """An RGBA rendering as a 256-colour Pillow image with a palette of its own."""
+    from PIL import Image  # matplotlib depends on Pillow
+
+    rgb = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
+    return rgb.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
 
 
 def _render(fig: Figure, update: Callable[[int], Sequence[Artist]], n: int) -> list[np.ndarray]:

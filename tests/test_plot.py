@@ -329,8 +329,12 @@ def test_animate_fit_writes_gif_with_one_frame_per_step(tmp_path, extras):
         assert gif.format == "GIF"
         assert gif.n_frames == n
         assert gif.info["duration"] == 100
-        width = gif.size[0]
-    assert width == 80 * 3.2 * (5 if extras else 3)  # two extra panels: loss and ellipse
+        size = gif.size
+    panels = {"losses": None, "covs": None, "true_cov": None, **kwargs}
+    fig, _, _ = jplot._fit_figure(kernels, predictions, target, **panels, n_std=2.0, dpi=100,
+                                  steps=None)  # fmt: skip
+    assert size == (fig.bbox.width, fig.bbox.height)
+    assert len(fig.axes) == (5 if extras else 3) + 1  # two extra panels (loss, ellipse); colour bar
 
 
 def test_save_gif_blitting_gives_the_pixels_of_full_redraws(tmp_path):
@@ -391,3 +395,211 @@ def test_animate_fit_errors(tmp_path):
     with pytest.raises(ValueError, match="animate_fit: `covs` must be a symmetric PSD"):
         jplot.animate_fit(kernels, predictions, target, path, covs=-np.ones((3, 2, 2)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_animate_fit_loss_axis_is_in_step_numbers():
+    kernels, predictions, target = _history(4)
+    steps = np.array([0, 2, 5, 9])
+    losses = np.geomspace(1.0, 1e-3, 10)
+    fig, update, n = jplot._fit_figure(kernels, predictions, target, losses, None, None, 2.0,
+                                       100, steps)  # fmt: skip
+    assert n == 4
+    ax = fig.axes[3]
+    line, marker = ax.lines
+    for i, step in enumerate(steps):
+        update(i)
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(step + 1))
+        np.testing.assert_array_equal(line.get_ydata(), losses[: step + 1])
+        assert (marker.get_xdata()[0], marker.get_ydata()[0]) == (step, losses[step])
+        assert fig._suptitle.get_text() == f"step {step} of 9"
+        lo, hi = ax.get_xlim()
+        assert lo <= 0 and hi >= 9  # the whole history's range, in every frame
+    assert ax.get_xlabel() == "step"
+
+
+def test_animate_fit_steps_errors(tmp_path):
+    kernels, predictions, target = _history(3)
+    path = tmp_path / "fit.gif"
+    for bad in ([0, 2, 2], [0, 1], [0.0, 1.0, 2.0]):
+        with pytest.raises(ValueError, match=r"animate_fit: `steps` must be 3 increasing integers"):
+            jplot.animate_fit(kernels, predictions, target, path, steps=bad)
+    with pytest.raises(
+        ValueError, match=r"`losses` must have 8 entries, one per step 0\.\.7; got 3"
+    ):
+        jplot.animate_fit(kernels, predictions, target, path, steps=[0, 3, 7], losses=[1, 2, 3])
+    assert list(tmp_path.iterdir()) == []
+
+
+def _decoded_frames(path):
+    with Image.open(path) as gif:
+        frames = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("RGB"), dtype=int))
+    return frames
+
+
+def test_gif_frames_keep_smooth_gradients_without_banding(tmp_path):
+    # A target with every grey level, a signed kernel and the loss and ellipse panels: far more
+    # than the 256 colours a GIF frame can hold. The decoded frames must match the rendering.
+    ramp = np.linspace(0.0, 1.0, 256)
+    target = np.tile(ramp, (48, 1))
+    n = 6
+    kernels = [np.outer([1.0, 2.0, 1.0], [-1.0, 0.5 * i, 1.0]) for i in range(n)]
+    predictions = np.stack([target * (0.5 + 0.1 * i) for i in range(n)])
+    losses = np.geomspace(1.0, 1e-4, 21)
+    covs = [np.array([[1.0 + 0.2 * i, 0.3], [0.3, 1.0]]) for i in range(n)]
+    args = (kernels, predictions, target, losses, covs, [[2.0, 0.3], [0.3, 1.0]], 2.0, 100)
+    steps = jplot.frame_steps(20, n)
+    fig, update, _ = jplot._fit_figure(*args, steps)
+    rendered = [f[..., :3].astype(int) for f in jplot._render(fig, update, n)]
+    box = fig.axes[2].get_window_extent()  # the target panel: the gradient
+    height = rendered[0].shape[0]
+    rows = slice(int(height - box.y1) + 1, int(height - box.y0) - 1)
+    cols = slice(int(box.x0) + 1, int(box.x1) - 1)
+    path = jplot.animate_fit(*args[:3], tmp_path / "a.gif", losses=losses, covs=covs,
+                             true_cov=args[5], steps=steps)  # fmt: skip
+    decoded = _decoded_frames(path)
+    assert len(decoded) == n
+    for got, want in zip(decoded, rendered, strict=True):
+        err = np.abs(got - want).max(-1)
+        assert err[rows, cols].max() <= 2  # within 2 of 255 levels: no bands
+        assert len(np.unique(got[rows, cols, 0])) >= 100
+        assert err.mean() < 0.5  # and the rest of the frame is close too
+
+
+def test_save_gif_of_a_plain_figure_matches_its_rendering(tmp_path):
+    fig = Figure(figsize=(3, 2), dpi=100)
+    ax = fig.subplots()
+    ax.imshow(np.tile(np.linspace(0, 1, 200), (50, 1)), cmap="gray", aspect="auto")
+    (line,) = ax.plot([0, 199], [0, 49], "C1")
+
+    def update(i):
+        line.set_color(f"C{i}")
+        return [line]
+
+    rendered = jplot._render(fig, update, 3)
+    for got, want in zip(_decoded_frames(jplot.save_gif(fig, update, 3, tmp_path / "a.gif")),
+                         rendered, strict=True):  # fmt: skip
+        assert np.abs(got - want[..., :3]).max(-1).mean() < 0.5
+
+
+# ---------------------------------------------------------------- legibility and orientation
+
+
+@pytest.mark.parametrize("shape", [(200, 300), (31, 17)])
+def test_images_draw_each_pixel_as_at_least_one_figure_pixel(shape):
+    img = np.zeros(shape)
+    img[shape[0] // 2, :] = 1.0  # one-pixel lines: gone if the image were shown smaller
+    img[:, shape[1] // 3] = 1.0
+    fig = jplot.images([img, img], titles=["a", "b"])
+    stats = jplot._legibility(fig)
+    assert stats["min_image_scale"] >= 1.0 - 1e-9
+    assert stats["min_text_px"] >= 12.5  # 9 points at 100 dpi
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., 0]
+    box = _image_axes(fig)[0].get_window_extent()
+    top, left = round(fig.bbox.height - box.y1), round(box.x0)
+    drawn = pixels[top : top + round(box.height), left : left + round(box.width)]
+    s = round(box.width / shape[1])
+    assert (box.width, box.height) == pytest.approx((s * shape[1], s * shape[0]))  # whole pixels
+    np.testing.assert_array_equal(drawn[::s, ::s], np.where(img > 0, 255, 0))
+
+
+def test_images_signed_maps_get_a_centred_diverging_colormap_and_a_colour_bar():
+    rng = np.random.default_rng(0)
+    signed, unsigned = rng.normal(size=(20, 30)), rng.uniform(size=(20, 30))
+    fig = jplot.images([signed, unsigned])
+    a, b = _image_axes(fig)
+    m = np.abs(signed).max()
+    assert a.images[0].get_cmap().name == "RdBu_r" and a.images[0].get_clim() == (-m, m)
+    assert a.images[0].colorbar is not None
+    assert b.images[0].get_cmap().name == "gray" and b.images[0].colorbar is None
+    fig = jplot.images([signed, unsigned], colorbar=True)
+    assert all(ax.images[0].colorbar is not None for ax in _image_axes(fig))
+    fig = jplot.images([signed], colorbar=False, cmap="PuOr")
+    (ax,) = _image_axes(fig)
+    assert ax.images[0].colorbar is None and ax.images[0].get_cmap().name == "PuOr"
+
+
+def test_legibility_measures_text_and_image_scale():
+    fig = Figure(figsize=(2, 2), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(np.zeros((400, 50)))  # 200 px high: half a figure pixel per image pixel
+    ax.set_title("small", fontsize=6)
+    ax.set_axis_off()
+    stats = jplot._legibility(fig)
+    assert stats["min_text_px"] == pytest.approx(6 * 100 / 72)
+    assert stats["min_image_scale"] == pytest.approx(0.5)
+
+
+def _principal_slope(points, weights=None):
+    """Slope of the principal axis of display points (pixels; y grows upwards on screen)."""
+    w = np.ones(len(points)) if weights is None else weights
+    c = np.cov(points.T, aweights=w)
+    v = np.linalg.eigh(c)[1][:, -1]
+    return v[1] / v[0]
+
+
+@pytest.mark.parametrize("rho", [0.5, -0.5])
+def test_contour_ellipse_and_kernel_image_tilt_the_same_way(rho):
+    # One convention: rows (axis 0, y) grow downwards, columns (x) to the right. A positive
+    # row-column covariance puts the density's long axis from the top left to the bottom right
+    # of the screen: a negative slope in display coordinates, which grow upwards.
+    from scipy.stats import multivariate_normal
+
+    import jaxconv
+
+    cov = np.array([[1.0, rho], [rho, 1.0]])
+    grid = np.mgrid[-3:3:0.05, -3:3:0.05]
+    pdf = multivariate_normal([0, 0], cov).pdf(np.dstack(grid))  # (row, column) coordinates
+    fig, axes = plt.subplots(1, 3)
+    jplot.contour(pdf, grid, ax=axes[0])
+    jplot.covariance_ellipse(cov, ax=axes[1])
+    k = np.asarray(jaxconv.gaussian_kernel(cov * 9, radius=12))
+    jplot.kernel(k, ax=axes[2])
+    fig.canvas.draw()
+
+    inner = axes[0].collections[0].get_paths()[-1].vertices  # the highest level's region
+    contour_slope = _principal_slope(axes[0].transData.transform(inner))
+    (ellipse,) = axes[1].patches
+    ellipse_slope = _principal_slope(axes[1].transData.transform(_ellipse_points(ellipse)))
+    (im,) = axes[2].images
+    left, right, bottom, top = im.get_extent()
+    h, w = im.get_array().shape
+    # Pixel centres of the image as drawn: row i at y = top + (i + 0.5) (bottom - top) / h.
+    ys = top + (np.arange(h) + 0.5) * (bottom - top) / h
+    xs = left + (np.arange(w) + 0.5) * (right - left) / w
+    centres = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+    image_slope = _principal_slope(
+        axes[2].transData.transform(centres), np.asarray(im.get_array()).ravel()
+    )
+    expected = -1.0 if rho > 0 else 1.0  # equal variances: a 45° axis
+    for slope in (contour_slope, ellipse_slope, image_slope):
+        assert slope == pytest.approx(expected, rel=0.05)
+    assert all(ax.yaxis_inverted() for ax in axes)
+    assert {ax.get_xlabel() for ax in axes} == {"x: column offset (axis 1)"}
+    assert {ax.get_ylabel() for ax in axes} == {"y: row offset (axis 0), down"}
+
+
+def test_contour_errors():
+    with pytest.raises(ValueError, match=r"contour: `grid` must have shape \(2, 4, 5\); got"):
+        jplot.contour(np.ones((4, 5)), np.ones((2, 5, 4)))
+    with pytest.raises(ValueError, match=r"contour: `values` must have ndim in \(2,\)"):
+        jplot.contour(np.ones(4), np.ones((2, 4)))
+
+
+@pytest.mark.parametrize(("n_steps", "n_frames"), [(10, 4), (300, 48), (1500, 48), (5, 6), (1, 2)])
+def test_frame_steps(n_steps, n_frames):
+    steps = jplot.frame_steps(n_steps, n_frames)
+    assert len(steps) == n_frames and steps.dtype.kind == "i"
+    assert steps[0] == 0 and steps[-1] == n_steps
+    gaps = np.diff(steps)
+    assert np.all(gaps >= 1)
+    assert gaps[0] <= gaps[-1]  # denser early on
+
+
+def test_frame_steps_errors():
+    with pytest.raises(ValueError, match=r"frame_steps: `n_frames` must be in \[2, 11\]; got 12"):
+        jplot.frame_steps(10, 12)
