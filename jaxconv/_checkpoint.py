@@ -1,14 +1,15 @@
 """Checkpoints of a running fit: written atomically, refused loudly when they do not match.
 
-A checkpoint is one ``.npz`` file (written with :func:`jaxconv.save_npz_atomic`: a temporary file,
-fsync, then an atomic rename, so a fit killed mid-write leaves the previous checkpoint intact)
-holding every leaf of the loop's state (parameters, optimizer state, step, status, best
-parameters), the loss and parameter histories so far, and a JSON header. The header carries a
-fingerprint of everything that determines the fit — the image and target bytes, the model, the
-starting parameters, the optimizer, the loss and stopping options — so that resuming with the
-same arguments continues exactly where the fit stopped (the same compiled steps on the same state,
-hence the same answer, bit for bit), and resuming with different ones raises instead of silently
-starting over. A file that cannot be read is an error too: delete it to start afresh.
+A checkpoint is one ``.npz`` file (written with :func:`jaxconv.save_npz_atomic`, hence
+:func:`jaxconv._io.atomic_path`: a temporary file, fsync, then an atomic rename, so a fit killed
+mid-write leaves the previous checkpoint intact, and its temporary file is removed by the next save;
+a symbolic link is written through) holding every leaf of the loop's state (parameters, optimizer
+state, step, status, best parameters), the loss and parameter histories so far, and a JSON header.
+The header carries a fingerprint of everything that determines the fit — the image and target bytes,
+the model, the starting parameters, the optimizer, the loss and stopping options — so that resuming
+with the same arguments continues exactly where the fit stopped (the same compiled steps on the same
+state, hence the same answer, bit for bit), and resuming with different ones raises instead of
+silently starting over. A file that cannot be read is an error too: delete it to start afresh.
 """
 
 import hashlib

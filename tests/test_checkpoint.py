@@ -111,3 +111,16 @@ def test_foreign_npz_is_not_a_checkpoint(tmp_path):
     jaxconv.save_npz_atomic(path, a=np.zeros(3))
     with pytest.raises(ValueError, match=r"is corrupt or not a jaxconv fit checkpoint"):
         jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, Y, checkpoint=path, **SMALL)
+
+
+def test_a_linked_checkpoint_is_written_through_and_stale_temporary_files_removed(tmp_path):
+    (tmp_path / "store").mkdir()
+    stale = tmp_path / "store" / ".fit.ckpt.k2j4h5x_.tmp.ckpt"  # left by a killed fit
+    stale.write_bytes(b"\0" * 1000)
+    link = tmp_path / "fit.ckpt"
+    link.symlink_to(tmp_path / "store" / "fit.ckpt")
+    first = jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, Y, checkpoint=link, **SMALL)
+    assert link.is_symlink() and _saved_step(tmp_path / "store" / "fit.ckpt") == 20
+    assert [p.name for p in (tmp_path / "store").iterdir()] == ["fit.ckpt"]
+    again = jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, Y, checkpoint=link, **SMALL)
+    np.testing.assert_array_equal(again.params, first.params)  # read back through the link
