@@ -1,17 +1,24 @@
 """The ``jaxconv`` command line: arguments, exit codes, messages, and the demo's outputs."""
 
+import argparse
 import json
 import os
+import re
+import select
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-from jaxconv import _cli
+import jaxconv
+from jaxconv import _cli, _cli_fit, _io
 from jaxconv._cli import main
 
 
@@ -172,9 +179,11 @@ def test_demo_seed_figures(tmp_path, capsys):
     from jaxconv._demo import run_demo
 
     seed_stages = ("convolve_1d", "gaussian_contour", "photo_blur", "edges")
-    results = run_demo(tmp_path, quick=True, progress=False, stages=seed_stages)
+    results = run_demo(tmp_path, quick=True, progress=True, stages=seed_stages)
     assert list(results["stages"]) == list(seed_stages)
-    printed = capsys.readouterr().out
+    out = capsys.readouterr()
+    printed = out.out
+    assert "\r" not in out.err and "\x1b" not in out.err  # stderr is no terminal: no bar
     for name in results["files"]:
         assert (tmp_path / name).stat().st_size > 0 and name in printed
     m = {k: v["metrics"] for k, v in results["stages"].items()}
@@ -284,3 +293,277 @@ def test_fit_target_of_another_shape_exit_2(tmp_path, capsys):
                  str(tmp_path / "target.npy"), "--out", str(tmp_path)])  # fmt: skip
     assert code == 2
     assert "--target must have the image's shape (8, 8); got (8, 9)" in capsys.readouterr().err
+
+
+# --- usage errors are found before JAX is imported ---------------------------------------------
+
+
+def _run_cli(args, cwd, *, importtime=True):
+    """Runs ``python [-X importtime] -m jaxconv ARGS``: (exit status, stderr lines, imports)."""
+    flags = ["-X", "importtime"] if importtime else []
+    proc = subprocess.run(
+        [sys.executable, *flags, "-m", "jaxconv", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "JAXCONV_CACHE_DIR": "off"},
+        timeout=300,
+        check=False,
+    )
+    lines = proc.stderr.splitlines()
+    imported = {ln.rsplit("|", 1)[1].strip() for ln in lines if ln.startswith("import time:")}
+    return proc.returncode, [ln for ln in lines if not ln.startswith("import time:")], imported
+
+
+@pytest.fixture
+def files(tmp_path):
+    np.save(tmp_path / "image.npy", np.zeros((8, 8)))
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    (tmp_path / "afile").write_text("x")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fit", "--image", "/nonexistent.png", "--blur", "1"],
+         "jaxconv fit: error: --image does not exist; got '/nonexistent.png'."),
+        (["fit", "--image", "bad.png", "--blur", "1"], "--image must be a readable image"),
+        (["fit", "--image", "image.npy", "--target", "afile"], "--target must end in one of"),
+        (["fit", "--image", "image.npy", "--blur", "1"],
+         "--blur is too wide for the image of shape (8, 8)"),
+        (["fit", "--blur", "1,x"], "--blur: expected 1, 3 or 4 comma-separated numbers"),
+        (["fit", "--edge", "sobel", "--seed", "-1"], "--seed must be an int in [0, 2**32); got -1"),
+        (["fit", "--edge", "sobel", "--out", "afile"], "--out must be a folder; got the existing"),
+        (["demo", "--out", "afile/figures"], "--out cannot be created: '"),
+        (["fit", "--edge", "sobel", "--checkpoint", "."], "--checkpoint must be a file"),
+        (["fit", "--edge", "sobel", "--learning-rate", "0.1"],
+         "--learning-rate only goes with --optimizer adam"),
+        (["fit", "--edge", "sobel", "--optimizer", "adam", "--learning-rate", "inf"],
+         "--learning-rate must be a finite number > 0; got inf."),
+        (["fit", "--blur", "1", "--axis", "0"], "--axis only goes with --edge"),
+        (["fit", "--edge", "sobel", "--noise", "nan"], "--noise must be >= 0 and finite; got nan."),
+        (["fit", "--edge", "sobel", "--bogus"], "unrecognized arguments: --bogus"),
+        (["bench", "--dtype", "float32"], "--dtype does not apply to bench"),
+        (["--no-progress", "bench"], "--no-progress does not apply to bench"),
+    ],
+)  # fmt: skip
+def test_usage_error_names_the_flag_before_jax_is_imported(args, message, files):
+    code, err, imported = _run_cli(args, files)
+    assert code == 2
+    assert any(message in line for line in err), err
+    assert "Traceback" not in "\n".join(err)
+    assert "jaxconv" in imported and not {"jax", "jaxlib"} & imported
+
+
+def test_importtime_sees_jax_when_it_is_imported():
+    # The control for the test above: its check of `imported` can fail.
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import jax"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "jax" in {ln.rsplit("|", 1)[1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+def test_unwritable_out_is_a_usage_error(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    assert main(["demo", "--out", str(locked / "figures")]) == 2
+    assert f"--out cannot be written: '{locked}' (Permission denied)" in capsys.readouterr().err
+
+
+def test_seed_limits():
+    _cli.check_seed(0)
+    _cli.check_seed(2**32 - 1)
+    with pytest.raises(
+        _cli.UsageError, match=r"--seed must be an int in \[0, 2\*\*32\); got 4294967296"
+    ):
+        _cli.check_seed(2**32)
+
+
+def test_blur_that_fits_is_accepted_up_to_the_largest_variance():
+    shape = (17, 40)  # 8 σ along axis 0 must fit in 17 rows: σ <= 1
+    assert _cli_fit.blur_radius(np.eye(2), shape, "1") == (8, 8)
+    with pytest.raises(_cli.UsageError, match="Use variances up to 1, or a larger --image"):
+        _cli_fit.blur_radius(np.diag([1.1, 1.0]), shape, "1.1,0,1")
+
+
+# --- help ----------------------------------------------------------------------------------------
+
+
+def _commands():
+    parser = _cli._parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices
+
+
+@pytest.mark.parametrize("command", ["demo", "fit", "bench"])
+def test_help_states_every_default(command):
+    sub = _commands()[command]
+    required = {a for g in sub._mutually_exclusive_groups if g.required for a in g._group_actions}
+    for action in sub._actions:
+        if action.option_strings and action.dest != "help" and action not in required:
+            assert "(default: " in action.help, action.option_strings
+    text = " ".join(sub.format_help().split())
+    assert "(default: %" not in text  # every %(default)s was filled in
+    if command != "bench":
+        assert "--dtype {float64,float32} floating point precision" in text
+        assert "(default: float64)" in text and "(default: shown when stderr is a terminal" in text
+
+
+def test_help_lists_inputs_outputs_and_models():
+    commands = _commands()
+    fit = " ".join(commands["fit"].format_help().split())
+    for suffix in (*_io._TEXT_SUFFIXES, *_io._NPY_SUFFIXES, *_io._IMAGE_SUFFIXES):
+        assert re.search(re.escape(suffix) + "(?![a-z])", fit), suffix
+    assert "Writes into --out: fit.json" in fit and "fit.png" in fit
+    assert "(default: jaxconv-fit)" in fit and "(default: lm)" in fit
+    assert "dog, an oriented first Derivative Of a Gaussian" in fit
+    assert "not a difference of Gaussians" in fit
+    assert "converted to gray with the ITU-R BT.601 luma" in fit
+    demo = " ".join(commands["demo"].format_help().split())
+    assert "Writes into --out: numbered PNG figures" in demo and "results.json" in demo
+    assert "(default: jaxconv-demo)" in demo
+    bench = " ".join(commands["bench"].format_help().split())
+    assert "--dtype" not in bench.split("options:")[1] and "--no-progress" not in bench
+    assert "pip install -e '.[bench]'" in bench
+
+
+# --- learning rate, colour inputs ----------------------------------------------------------------
+
+
+def test_learning_rate_reaches_the_optimizer(tmp_path, capsys):
+    ndimage = pytest.importorskip("scipy.ndimage")
+    image = np.random.default_rng(0).random((16, 16))
+    np.save(tmp_path / "image.npy", image)
+    np.save(tmp_path / "target.npy", ndimage.sobel(image, axis=1))
+    argv = ["fit", "--image", str(tmp_path / "image.npy"), "--target", str(tmp_path / "target.npy"),
+            "--model", "free", "--optimizer", "adam", "--learning-rate", "0.2", "--steps", "5",
+            "--out", str(tmp_path / "out"), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert record["optimizer"] == "adam(lr=0.2, warmup-cosine)"  # the model's default is 0.05
+    assert record["steps"] == 5
+
+
+@pytest.mark.parametrize(("mode", "note"), [("RGB", "RGB"), ("RGBA", "RGBA"), ("L", None)])
+def test_colour_image_turned_gray_says_so(mode, note, tmp_path, capsys):
+    image = pytest.importorskip("PIL.Image")
+    rgba = np.random.default_rng(0).integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    path = tmp_path / "photo.png"
+    image.fromarray(rgba[..., : len(mode)].squeeze(), mode=mode).save(path)
+    # The note comes while the arguments are checked: this --blur is then too wide (exit 2).
+    assert main(["fit", "--image", str(path), "--blur", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("jaxconv fit: error: --blur is too wide")
+    if note is None:
+        assert len(err) == 1
+        return
+    expected = (f"jaxconv fit: note: --image '{path}' is {note}: converted {note} to gray with "
+                "ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B)")  # fmt: skip
+    assert err[0] == expected + (", alpha dropped" if note == "RGBA" else "")
+    luma = rgba[..., :3] / 255.0 @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(_cli_fit.read_input("--image", path), luma, rtol=1e-12)
+
+
+# --- progress bars -------------------------------------------------------------------------------
+
+_EAGER_BARS = """
+import sys, tqdm.std
+init = tqdm.std.tqdm.__init__
+def eager(self, *args, **kwargs):  # draw at once, however fast the fit is
+    kwargs["delay"] = 0
+    init(self, *args, **kwargs)
+tqdm.std.tqdm.__init__ = eager
+from jaxconv._cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _read_all(fd, seconds):
+    chunks, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 1.0)[0]:
+            continue
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bars_only_on_a_terminal(terminal, tmp_path):
+    if terminal:
+        pty = pytest.importorskip("pty")
+        fcntl, termios = pytest.importorskip("fcntl"), pytest.importorskip("termios")
+    image = np.random.default_rng(0).random((16, 16))
+    np.save(tmp_path / "image.npy", image)
+    argv = ["fit", "--image", "image.npy", "--edge", "sobel", "--optimizer", "adam",
+            "--steps", "30", "--out", "out"]  # fmt: skip
+    cmd = [sys.executable, "-c", _EAGER_BARS, *argv]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAXCONV_CACHE_DIR": "off"}
+    if terminal:
+        master, slave = pty.openpty()
+        # tqdm sizes the bar to the terminal: a new pty is 0 columns wide, which draws nothing.
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        err = _read_all(master, 300)
+        os.close(master)
+        code = proc.wait(timeout=60)
+    else:
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300, check=False)  # fmt: skip
+        code, err = proc.returncode, proc.stderr
+    assert code == 0, err
+    assert (tmp_path / "out" / "fit.json").is_file()
+    if terminal:
+        assert "\r" in err and "fit:" in err  # the control: a terminal gets the bar
+    else:
+        assert "\r" not in err and "\x1b" not in err
+
+
+# --- bench runs only the checkout's script -------------------------------------------------------
+
+
+def test_bench_never_runs_a_script_from_the_working_directory(tmp_path, monkeypatch):
+    cwd = tmp_path / "cwd"
+    (cwd / "benchmarks").mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    (cwd / "benchmarks" / "bench_convolve.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\ndef main(argv):\n    return 0\n"
+    )
+    monkeypatch.chdir(cwd)
+    checkout = Path(jaxconv.__file__).resolve().parent.parent
+    assert _cli._find_benchmark() == checkout / "benchmarks" / "bench_convolve.py"
+    # Run the whole command against a stand-in checkout, so the real benchmark does not run.
+    fake = tmp_path / "checkout"
+    (fake / "benchmarks").mkdir(parents=True)
+    (fake / "pyproject.toml").write_text("")
+    record = tmp_path / "argv.json"
+    (fake / "benchmarks" / "bench_convolve.py").write_text(
+        f"import json, pathlib\ndef main(argv):\n"
+        f"    pathlib.Path({str(record)!r}).write_text(json.dumps(argv))\n"
+    )
+    monkeypatch.setattr(_cli, "_CHECKOUT", fake)
+    assert main(["bench", "--quick"]) == 0
+    assert json.loads(record.read_text()) == ["--quick"]
+    assert not marker.exists()
+
+
+def test_bench_without_a_checkout_says_so(tmp_path, monkeypatch, capsys):
+    site = tmp_path / "site-packages"  # an installed wheel: no pyproject.toml next to jaxconv/
+    (site / "benchmarks").mkdir(parents=True)
+    (site / "benchmarks" / "bench_convolve.py").write_text("raise SystemExit(99)\n")
+    monkeypatch.setattr(_cli, "_CHECKOUT", site)
+    assert main(["bench"]) == 1
+    err = capsys.readouterr().err
+    assert "is installed without one; clone the repository" in err
