@@ -1,21 +1,26 @@
 """Shared plumbing for the benchmark scripts: timing, machine description, tables and JSON.
 
-Timings follow one protocol for every implementation: call once (for JAX this compiles and warms
-up), then time ``repeats`` calls, each ended by ``jax.block_until_ready`` (a no-op on NumPy
-results), and report the median. The implementations compared in one table are timed
-*interleaved* (round r times every implementation once, in a fresh random order), so that a
-change in machine load affects them alike and their ratios stay meaningful. Implementations
-whose warm-up call takes longer than ``slow_s`` are timed only twice, so that a slow peer does
+Timings follow one protocol for every implementation: call once and time it (``first_call_s``:
+for a freshly jitted JAX function this includes tracing and compiling), optionally time one call
+on new inputs of the same shapes (``new_values_s``: no recompilation expected) or with a new
+parameter (``new_sigma_s``), then time ``repeats`` warm calls, each ended by
+``jax.block_until_ready`` (a no-op on NumPy results), and report their median. The
+implementations compared in one table are timed *interleaved* (round r times every
+implementation once, in a fresh random order), so that a change in machine load affects them
+alike and their ratios stay meaningful. Implementations
+whose first call takes longer than ``slow_s`` are timed only twice, so that a slow peer does
 not stall the run; their records say how many repeats they got.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -32,6 +37,9 @@ except ImportError:  # not on Windows: no page-fault counts there
     resource = None
 
 _PACKAGES = ("jaxconv", "jax", "jaxlib", "numpy", "scipy", "opencv-python-headless")
+# Optional peers: module -> the pip package that provides it. A benchmark leaves a missing peer's
+# entries out and records why in its JSON ("missing_peers").
+OPTIONAL_PEERS = {"cv2": "opencv-python-headless"}
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -52,6 +60,26 @@ def parse_args(name: str, doc: str, argv: Sequence[str] | None) -> argparse.Name
     if args.repeats is None:
         args.repeats = 3 if args.quick else 15
     return args
+
+
+def optional_peers() -> tuple[dict[str, Any], dict[str, str]]:
+    """The optional peers that import, and the reason for each that does not."""
+    found, missing = {}, {}
+    for module, package in OPTIONAL_PEERS.items():
+        try:
+            found[module] = importlib.import_module(module)
+        except ImportError as err:
+            missing[module] = (
+                f"not importable ({err}); its entries are left out. Install it with "
+                f"`pip install {package}` (or `pip install -e '.[bench]'` in a checkout)"
+            )
+            print(f"note: {module} {missing[module]}", file=sys.stderr)
+    return found, missing
+
+
+def to_device(x: np.ndarray) -> jax.Array:
+    """`x` on JAX's default device, the copy finished (so that no timed call waits for it)."""
+    return jax.block_until_ready(jax.device_put(x))
 
 
 def versions() -> dict[str, str | None]:
@@ -85,15 +113,15 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "system": platform.system(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        # A persistent compilation cache would make first calls load, not compile.
+        "jax_compilation_cache_dir": jax.config.jax_compilation_cache_dir,
         "loadavg_start": list(os.getloadavg()),
     }
 
 
 def time_call(fn: Callable[[], Any], repeats: int, slow_s: float) -> dict[str, Any]:
-    """Median (and min, max) wall time in ms of `fn()`, after one warm-up call."""
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    warm = time.perf_counter() - start
+    """Median (and min, max) wall time in ms of `fn()`, after one (timed) first call."""
+    warm = _seconds(fn)
     n = repeats if warm < slow_s else min(repeats, 2)
     times = []
     for _ in range(n):
@@ -106,25 +134,41 @@ def time_call(fn: Callable[[], Any], repeats: int, slow_s: float) -> dict[str, A
         "min_ms": min(ms),
         "max_ms": max(ms),
         "repeats": n,
-        "warmup_s": warm,
+        "first_call_s": warm,
     }
 
 
+def _seconds(fn: Callable[[], Any], results: dict[str, Any] | None = None, key: str = "") -> float:
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn())
+    elapsed = time.perf_counter() - start
+    if results is not None:
+        results[key] = out
+    return elapsed
+
+
 def time_interleaved(
-    fns: dict[str, Callable[[], Any]], repeats: int, slow_s: float, fast_repeats: int = 1
+    fns: dict[str, Callable[[], Any]],
+    repeats: int,
+    slow_s: float,
+    fast_repeats: int = 1,
+    once: dict[str, dict[str, Callable[[], Any]]] | None = None,
+    first_results: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """`time_call` for several implementations at once, interleaving their timed calls.
 
-    Each round times every implementation once, in a fresh random (seeded) order; those whose
-    warm-up call took less than ``slow_s / 10`` are timed `fast_repeats` times per round, their
-    calls shuffled among the others (more samples of the cheap entries for the same rounds of
-    the expensive ones, so their medians are not the middle of 3 noisy calls).
+    Every implementation's first call is timed on its own (``first_call_s``), followed by the
+    calls ``once[name]`` gives, each timed once (``once[name][label]`` -> ``{label}_s``, e.g.
+    ``new_values_s``); `first_results`, if given, receives the first calls' outputs. Then each
+    round times every implementation once, in a fresh random (seeded) order; those whose first
+    call took less than ``slow_s / 10`` are timed `fast_repeats` times per round, their calls
+    shuffled among the others (more samples of the cheap entries for the same rounds of the
+    expensive ones, so their medians are not the middle of 3 noisy calls).
     """
-    warm = {}
+    warm, extra = {}, {}
     for name, fn in fns.items():
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        warm[name] = time.perf_counter() - start
+        warm[name] = _seconds(fn, first_results, name)
+        extra[name] = {f"{k}_s": _seconds(f) for k, f in (once or {}).get(name, {}).items()}
     times: dict[str, list[float]] = {name: [] for name in fns}
     faults: dict[str, list[int]] = {name: [] for name in fns}
     calls = [n for n in fns for _ in range(fast_repeats if warm[n] < slow_s / 10 else 1)]
@@ -149,7 +193,8 @@ def time_interleaved(
             "min_ms": min(ms),
             "max_ms": max(ms),
             "repeats": len(ms),
-            "warmup_s": warm[name],
+            "first_call_s": warm[name],
+            **extra[name],
             # Pages the call touched for the first time: memory the allocator handed out fresh
             # (zero-filled by the kernel). Unlike times, a count the machine's load does not move.
             "page_faults_mib": statistics.median(faults[name]) * _PAGE / 2**20,
@@ -175,6 +220,12 @@ def fmt_ratio(r: float | None) -> str:
     return f"{r:.2f}" if r < 100 else f"{r:.0f}"
 
 
+def fmt_targets(targets: dict[str, bool | None]) -> str:
+    """ "name: yes/NO" for each target; None is a target whose peer is not installed."""
+    words = {True: "yes", False: "NO", None: "peer missing"}
+    return ", ".join(f"{k}: {words[v]}" for k, v in targets.items())
+
+
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     print(f"\n{title}")
@@ -186,10 +237,31 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
     sys.stdout.flush()
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
+def compact(obj: Any, digits: int = 4) -> Any:
+    """`obj` with every float rounded to `digits` significant digits (small, readable JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): compact(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [compact(v, digits) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}")
+    return obj
+
+
+def write_json(path: Path, payload: dict[str, Any], argv: Sequence[str] | None = None) -> None:
+    """Writes `payload` (medians and ratios, 4 significant digits) to `path`, atomically.
+
+    The command that produced it (`argv`: the script's arguments, default ``sys.argv[1:]``) and
+    the date are recorded, for the tables that cite it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     payload["machine"]["loadavg_end"] = list(os.getloadavg())
+    args = sys.argv[1:] if argv is None else argv
+    payload["command"] = shlex.join(["python", f"benchmarks/{payload['benchmark']}.py", *args])
+    payload["date_utc"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=float))
+    tmp.write_text(json.dumps(compact(payload), indent=1, ensure_ascii=False, default=float) + "\n")
     tmp.replace(path)
     print(f"\nwrote {path}")

@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "taps": tap_rows,
     }
     if args.out is not None:
-        _bench.write_json(args.out, payload)
+        _bench.write_json(args.out, payload, argv)
     return payload
 
 

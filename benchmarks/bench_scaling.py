@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "note": "CPU host-platform devices share the machine's cores: overheads only.",
     }
     if args.out is not None:
-        _bench.write_json(args.out, payload)
+        _bench.write_json(args.out, payload, argv)
     return payload
 
 

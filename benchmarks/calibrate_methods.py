@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "auto_quality": quality,
     }
     if args.out is not None:
-        _bench.write_json(args.out, payload)
+        _bench.write_json(args.out, payload, argv)
     return payload
 
 
