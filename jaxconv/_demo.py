@@ -66,7 +66,8 @@ class _Context:
         with Image.open(self.out / name) as im:
             size, frames = list(im.size), getattr(im, "n_frames", 1)
         self.files[name] = what
-        self.figures[name] = {"px": size, "dpi": dpi, "frames": frames,
+        stats = {k: None if v is None else round(float(v), 3) for k, v in stats.items()}
+        self.figures[name] = {"px": size, "dpi": float(dpi), "frames": frames,
                               "bytes": (self.out / name).stat().st_size, **stats}  # fmt: skip
 
 
@@ -178,7 +179,7 @@ def _contour(ctx: _Context) -> dict[str, Any]:
     # The grid's first coordinate is the row (y, drawn downwards), as in every jaxconv figure:
     # the 1σ and 2σ ellipses of the same covariance lie on the contours.
     fig, ax = plt.subplots(figsize=(5.6, 5), dpi=jplot.DPI)
-    jplot.contour(pdf, grid, ax=ax, title="N(0, [[1, .5], [.5, 1]]) on mgrid[-3:3:.01]")
+    jplot.contour(pdf, grid, ax=ax, title="N(0, [[1, .5], [.5, 1]]), 1σ and 2σ dashed")
     for n_std in (1, 2):
         jplot.covariance_ellipse(SEED_COV, ax, n_std=n_std, edgecolor="w", linestyle="--")
     ax.set(xlim=(-3, 3), ylim=(3, -3))

@@ -599,20 +599,21 @@ def _fit_figure(
 
     s = max(1, math.ceil(_MIN_PANEL_PX / max(tgt.shape)))  # figure pixels per image pixel
     img_w, img_h = s * tgt.shape[1], s * tgt.shape[0]
-    widths = [3.6, (img_w + 40) / dpi, (img_w + 40) / dpi]
+    bar_px = 80 if _signed(tgt) else 0  # a signed target gets a colour bar, as in images()
+    widths = [3.6, (img_w + 40) / dpi, (img_w + 40 + bar_px) / dpi]
     widths += [3.4] * (losses is not None) + [4.2] * (covs is not None)
     fig = Figure(figsize=(sum(widths), max(3.3, (img_h + 90) / dpi)), dpi=dpi)
     axes = fig.subplots(1, len(widths), width_ratios=widths)
     kernel(ks[0], ax=axes[0], title="kernel")
     k_img = axes[0].images[0]
-    # A GIF frame has 256 colours: 32 for the kernel (and its colour bar), 128 greys for the
-    # images (1/255 at most from their 256), the rest for lines and text, so none band.
+    # A GIF frame has 256 colours: 32 for the kernel (and its colour bar), 128 for the images
+    # (1/255 at most from their 256 levels), the rest for lines and text, so none band.
     norm = _kernel_norm(ks, None)
     k_img.set(cmap=plt.get_cmap(norm.pop("cmap")).resampled(32), clim=tuple(norm.values()))
-    lim = {"vmin": float(tgt.min()), "vmax": float(tgt.max())}
-    lim["cmap"] = plt.get_cmap("gray").resampled(128)
+    norm = _kernel_norm(tgt, None, "gray")
+    lim = {"cmap": plt.get_cmap(norm.pop("cmap")).resampled(128), **norm}
     p_img = axes[1].imshow(preds[0], interpolation="nearest", **lim)
-    axes[2].imshow(tgt, interpolation="nearest", **lim)
+    t_img = axes[2].imshow(tgt, interpolation="nearest", **lim)
     for ax, title in zip(axes[1:3], ("prediction", "target"), strict=True):
         ax.set_title(title)
         ax.set_axis_off()
@@ -641,12 +642,14 @@ def _fit_figure(
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside: never over the ellipse
     suptitle = fig.suptitle(f"step {step[-1]} of {step[-1]}")  # the longest, for the layout
     fig.tight_layout()
-    for ax in axes[1:3]:  # whole pixels, centred where the layout put them
+    fw, fh = fig.bbox.width, fig.bbox.height
+    for ax, shift in ((axes[1], 0), (axes[2], bar_px // 2)):  # whole pixels, centred in place
         box = ax.get_position()
-        fw, fh = fig.bbox.width, fig.bbox.height
-        x0 = round((box.x0 + box.width / 2) * fw - img_w / 2)
+        x0 = round((box.x0 + box.width / 2) * fw - img_w / 2) - shift
         y0 = round((box.y0 + box.height / 2) * fh - img_h / 2)
         ax.set_position((x0 / fw, y0 / fh, img_w / fw, img_h / fh))
+    if bar_px:
+        fig.colorbar(t_img, cax=fig.add_axes(((x0 + img_w + 8) / fw, y0 / fh, 12 / fw, img_h / fh)))
 
     def update(i: int) -> list[Artist]:
         k_img.set_data(ks[i][None, :] if ks.ndim == 2 else ks[i])

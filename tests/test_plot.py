@@ -603,3 +603,16 @@ def test_frame_steps(n_steps, n_frames):
 def test_frame_steps_errors():
     with pytest.raises(ValueError, match=r"frame_steps: `n_frames` must be in \[2, 11\]; got 12"):
         jplot.frame_steps(10, 12)
+
+
+def test_animate_fit_signed_target_gets_a_centred_colour_bar():
+    kernels, predictions, target = _history(2)
+    for tgt, cmap, bar in ((target - 0.3, "RdBu_r", True), (target, "gray", False)):
+        fig, _, _ = jplot._fit_figure(kernels, predictions, tgt, None, None, None, 2.0, 100, None)
+        for ax in fig.axes[1:3]:
+            (im,) = ax.images
+            assert im.get_cmap().name == cmap
+        m = np.abs(tgt).max()
+        assert im.get_clim() == ((-m, m) if bar else (tgt.min(), tgt.max()))
+        assert (im.colorbar is not None) == bar
+        assert jplot._legibility(fig)["min_image_scale"] >= 1.0 - 1e-9
