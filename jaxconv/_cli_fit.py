@@ -26,6 +26,8 @@ from jaxconv._cli import UsageError, check_positive, check_writable
 # The target's Gaussian kernel reaches 8 σ along each axis: the mass it leaves out is < 1e-14, and
 # it covers the kernel fit_gaussian sizes for the true blur (mass 1e-8 with a margin 1.25: 7.2 σ).
 _KERNEL_SIGMAS = 8.0
+# GaussianEdge()'s kernel: radius ceil(6 σ) at its starting σ = 1 (a test keeps the two equal).
+_DOG_SIZE = 13
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +141,11 @@ def check_fit(args: argparse.Namespace) -> FitInputs:
             f"--size must be at most the image's smaller side {min(image.shape)}; "
             f"got {args.size or 3}."
         )
+    if model == "dog" and _DOG_SIZE > min(image.shape):
+        raise UsageError(
+            f"--model dog needs an image of at least {_DOG_SIZE}×{_DOG_SIZE} pixels (its "
+            f"kernel's size); got shape {image.shape}."
+        )
     radius = None if cov is None else blur_radius(cov, image.shape, args.blur)
     return FitInputs(model, image, target, cov, radius)
 
@@ -157,7 +164,11 @@ def _data(args: argparse.Namespace, inputs: FitInputs) -> tuple[np.ndarray, np.n
     else:
         axis = 1 if args.axis is None else args.axis
         target = np.asarray(getattr(jaxconv, args.edge)(image, axis=axis))
-        truth = {"kernel": np.asarray(getattr(jaxconv, f"{args.edge}_kernel")(axis=axis))}
+        kernel = np.asarray(getattr(jaxconv, f"{args.edge}_kernel")(axis=axis))
+        size = args.size or 3
+        if inputs.model == "free" and size % 2 and size > 3:  # centred in the larger kernel
+            kernel = np.pad(kernel, (size - 3) // 2)
+        truth = {"kernel": kernel}
     if args.noise > 0:
         rng = np.random.default_rng(args.seed)
         target = target + args.noise * rng.standard_normal(target.shape).astype(dtype)
@@ -228,7 +239,7 @@ def _report(model: str, res: Any, truth: dict[str, Any]) -> dict[str, Any]:
         _print_entry(name, width, value, stderr.get(name))
     for name, value in truth.items():
         _print_entry("true " + name, width, value, None)
-        if name in derived:
+        if name in derived and np.shape(derived[name]) == np.shape(value):
             print(f"  {'max |error|':<{width}}  {np.max(np.abs(derived[name] - value)):.3g}")
     return {"estimate": derived, "stderr": stderr, "truth": truth}
 

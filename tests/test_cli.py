@@ -253,6 +253,20 @@ def test_fit_recovers_sobel_from_a_target_file(tmp_path, capsys):
     assert (tmp_path / "out" / "fit.png").stat().st_size > 0
 
 
+def test_fit_free_kernel_larger_than_the_edge_filter(tmp_path, capsys):
+    image = np.random.default_rng(2).random((24, 24))
+    np.save(tmp_path / "image.npy", image)
+    argv = ["fit", "--image", str(tmp_path / "image.npy"), "--edge", "prewitt", "--model", "free",
+            "--size", "5", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "fit.json").read_text())
+    prewitt = np.zeros((5, 5))
+    prewitt[1:4, 1:4] = [[1, 0, -1], [1, 0, -1], [1, 0, -1]]  # scipy.ndimage's, as a convolution
+    np.testing.assert_allclose(record["truth"]["kernel"], prewitt)
+    np.testing.assert_allclose(record["estimate"]["kernel"], prewitt, atol=1e-8)
+    assert "max |error|" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_fit_blur_prints_truth_and_error(tmp_path, capsys):
     image = np.random.default_rng(1).random((40, 40))
@@ -383,6 +397,15 @@ def test_seed_limits():
         _cli.UsageError, match=r"--seed must be an int in \[0, 2\*\*32\); got 4294967296"
     ):
         _cli.check_seed(2**32)
+
+
+def test_dog_needs_an_image_as_large_as_its_kernel(tmp_path, capsys):
+    assert 2 * jaxconv.GaussianEdge().radius + 1 == _cli_fit._DOG_SIZE
+    np.save(tmp_path / "image.npy", np.zeros((12, 40)))
+    argv = ["fit", "--image", str(tmp_path / "image.npy"), "--edge", "sobel", "--model", "dog"]
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--model dog needs an image of at least 13×13 pixels (its kernel's size); got " in err
 
 
 def test_blur_that_fits_is_accepted_up_to_the_largest_variance():
