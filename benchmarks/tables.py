@@ -25,13 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 PEER_LIBS = ("scipy", "OpenCV", "jax.scipy", "lax")
-SHORT = {
-    "scipy.signal.": "",
-    "scipy.ndimage.": "ndimage.",
-    "jax.scipy.signal.": "",
-    "cv2.": "",
-    "lax.": "",
-}
+SHORT = {"scipy.signal.": "", "jax.scipy.signal.": "jax.scipy."}  # shorter column names
 
 
 def num(v: float | None) -> str:
@@ -62,10 +56,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int 
     return "\n".join("| " + " | ".join(map(str, line)) + " |" for line in lines)
 
 
-def provenance(p: dict[str, Any], doc: Path) -> str:
-    """The command, machine and versions behind a table, and a link to its JSON."""
+def provenance(p: dict[str, Any], doc: str) -> str:
+    """The command, machine and versions behind a table, and a link to its JSON from `doc`."""
     m, v = p["machine"], p["versions"]
-    link = os.path.relpath(RESULTS / f"{p['benchmark']}.json", doc.parent)
+    target = f"benchmarks/results/{p['benchmark']}.json"
+    link = os.path.relpath(target, os.path.dirname(doc) or ".")
     cv2 = v.get("opencv-python-headless") or "not installed"
     load = f"{m['loadavg_start'][0]:.1f}–{m['loadavg_end'][0]:.1f}"
     return (
@@ -144,11 +139,11 @@ def convolve_summary(p: dict[str, Any]) -> str:
     return "\n\n".join([table(header, rows), convolve_headline(p)])
 
 
-def convolve_readme(p: dict[str, Any], doc: Path) -> str:
+def convolve_readme(p: dict[str, Any], doc: str) -> str:
     return "\n\n".join([provenance(p, doc), convolve_summary(p)])
 
 
-def convolve_full(p: dict[str, Any], doc: Path) -> str:
+def convolve_full(p: dict[str, Any], doc: str) -> str:
     """The summary, the targets, every entry's median and first call, and the gradients."""
     names: list[str] = []
     for c in p["cases"]:
@@ -158,7 +153,13 @@ def convolve_full(p: dict[str, Any], doc: Path) -> str:
         for c in p["cases"]
     ]
     first = [
-        [*_case(c), *(num(c["entries"].get(n, {}).get("first_call_s")) for n in names)]
+        [
+            *_case(c),
+            *(
+                num(1e3 * c["entries"][n]["first_call_s"]) if n in c["entries"] else "–"
+                for n in names
+            ),
+        ]
         for c in p["cases"]
     ]
     grads = [n for n in names if any("grad" in c["entries"].get(n, {}) for c in p["cases"])]
@@ -185,7 +186,7 @@ def convolve_full(p: dict[str, Any], doc: Path) -> str:
             table(["image", "kernel (auto →)", "targets"], target_rows, right_from=3),
             "Every entry, median ms:",
             table(["image", "kernel (auto →)", *cols], med),
-            "Every entry, first call in s (JAX: tracing and compiling a freshly jitted function):",
+            "Every entry, first call in ms (JAX: tracing and compiling a freshly jitted function):",
             table(["image", "kernel (auto →)", *cols], first),
             "Kernel gradient, median ms (its ratio to the same method's forward time):",
             table(["image", "kernel (auto →)", *(short(n) for n in grads)], grad_rows),
@@ -197,7 +198,7 @@ def _word(v: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "peer missing"}[v]
 
 
-def filters_table(p: dict[str, Any], doc: Path) -> str:
+def filters_table(p: dict[str, Any], doc: str) -> str:
     header = [
         "image",
         "filter",
@@ -247,7 +248,7 @@ def filters_table(p: dict[str, Any], doc: Path) -> str:
     return "\n\n".join([provenance(p, doc), table(header, rows), headline])
 
 
-def fit_table(p: dict[str, Any], doc: Path) -> str:
+def fit_table(p: dict[str, Any], doc: str) -> str:
     single, batch = p["results"]["single"], p["results"]["batch"]
     header = [
         "problem",
@@ -290,7 +291,7 @@ def fit_table(p: dict[str, Any], doc: Path) -> str:
     return "\n\n".join([provenance(p, doc), table(header, rows), lines])
 
 
-def scaling_tables(p: dict[str, Any], doc: Path) -> str:
+def scaling_tables(p: dict[str, Any], doc: str) -> str:
     by = {(r["problem"], r["devices"]): r for r in p["records"]}
     parts = [provenance(p, doc)]
     for problem in dict.fromkeys(r["problem"] for r in p["records"]):
@@ -324,7 +325,7 @@ def scaling_tables(p: dict[str, Any], doc: Path) -> str:
     return "\n\n".join(parts)
 
 
-def acceptance_block(p: dict[str, Any], doc: Path) -> str:
+def acceptance_block(p: dict[str, Any], doc: str) -> str:
     s = p["summary"]
     noise = [
         [
@@ -357,7 +358,7 @@ def acceptance_block(p: dict[str, Any], doc: Path) -> str:
 
 
 # (document, block) -> (results file, renderer)
-BLOCKS: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any], Path], str]]] = {
+BLOCKS: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any], str], str]]] = {
     ("README.md", "convolve"): ("bench_convolve", convolve_readme),
     ("README.md", "filters"): ("bench_filters", filters_table),
     ("benchmarks/README.md", "convolve"): ("bench_convolve", convolve_full),
@@ -398,7 +399,7 @@ def render(root: Path = ROOT, results: Path = RESULTS) -> tuple[dict[Path, str],
         if payload is None:
             missing.append(f"{doc}: {block} (no {name}.json)")
         else:
-            text = replace_block(text, block, renderer(payload, path))
+            text = replace_block(text, block, renderer(payload, doc))
         texts[path] = text
     return texts, missing
 

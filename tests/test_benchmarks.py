@@ -162,14 +162,13 @@ def _docs(root):
         (root / doc).write_text(text)
 
 
-def test_tables_rendered_from_results(tmp_path, conv, filters, monkeypatch):
+def test_tables_rendered_from_results(tmp_path, conv, filters):
     import _bench
     import tables
 
     _docs(tmp_path)
     results = tmp_path / "benchmarks" / "results"
     results.mkdir()
-    monkeypatch.setattr(tables, "RESULTS", results)  # links are relative to the documents
     conv = {**conv, "config": {**conv["config"], "quick": False}}
     (results / "bench_convolve.json").write_text(json.dumps(conv))
     filters = {**filters, "config": {**filters["config"], "quick": False}}
