@@ -300,7 +300,7 @@ def apply_tiled(
         preallocate(tmp, out_offset + nbytes, fn=name, arg="dst")
         with open(tmp, "rb+") as f:
             f.write(header.getvalue())
-        bar = tqdm.tqdm(total=count, desc=name, unit="tile", disable=not progress)
+        bar = tqdm.tqdm(total=count, desc=name, unit="tile", disable=None if progress else True)
         with contextlib.closing(bar):
             for out_slices, read, crop in _windows(shape, tiles, reach, wrap):
                 block = _read(src, meta, read)
