@@ -220,7 +220,7 @@ def _derivative_steps(name, x, axis, ax, modes, fn):
 
 def _edge_filter(name, input, axis, mode, cval, axes, output, method, precision):
     fn = name
-    x = as_input(input, fn)
+    x = as_input(input, fn, output)
     ax = filter_axes(axes, x.ndim, fn)
     steps = _derivative_steps(name, x, axis, ax, filter_modes(mode, len(ax), fn), fn)
     return execute(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
@@ -343,7 +343,7 @@ def edge_magnitude(
         raise ValueError(
             f"{fn}: `operator` must be 'sobel', 'prewitt' or 'scharr'; got {operator!r}."
         )
-    x = as_input(input, fn)
+    x = as_input(input, fn, output)
     ax = filter_axes(axes, x.ndim, fn)
     modes = filter_modes(mode, len(ax), fn)
     terms = [_derivative_steps(operator, x, a, ax, modes, fn) for a in ax]

@@ -38,7 +38,8 @@ _ENGINE_MODE = {"grid-mirror": "reflect", "grid-constant": "constant", "grid-wra
 
 
 # --- arguments -----------------------------------------------------------------------------------
-def as_input(x: Any, fn: str) -> jax.Array:
+def as_input(x: Any, fn: str, output: Any = None) -> jax.Array:
+    """The filter's `input` as a float (or complex) array, at least as precise as `output`."""
     try:
         x = jnp.asarray(x)
     except TypeError as err:
@@ -49,6 +50,10 @@ def as_input(x: Any, fn: str) -> jax.Array:
         )
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(jnp.result_type(float))
+    dtype = output_dtype(output, x, fn)
+    if dtype is not None and dtype.kind in "fc":
+        # Compute (kernels included) at least as precisely as the result (scipy: in float64).
+        x = x.astype(promote(x, jnp.finfo(dtype).dtype))
     return x
 
 
@@ -173,13 +178,11 @@ def _run(x, weights, cval, *, plan, combine, method, precision, output=None):
 def execute(x, terms, cval, combine="first", method="auto", precision=None, *, output=None, fn):
     """`terms`: lists of (kernel, axes, modes, origins) steps; kernels may be traced.
 
-    `output` is the filter's argument (None or a dtype) and `fn` its name, for the messages.
+    `x` comes from ``as_input(input, fn, output)``; `output` is the filter's argument (None or a
+    dtype) and `fn` its name, for the messages.
     """
     dtype = output_dtype(output, x, fn)
     check_fillvalue(fn, "cval", cval, x.dtype)
-    if dtype is not None and dtype.kind in "fc":
-        # Compute at least as precisely as the requested result (scipy computes in float64).
-        x = x.astype(promote(x, jnp.finfo(dtype).dtype))
     plan = tuple(tuple((tuple(a), tuple(m), tuple(o)) for _, a, m, o in t) for t in terms)
     weights = tuple(tuple(jnp.asarray(k) for k, *_ in t) for t in terms)
     options = dict(plan=plan, combine=combine, method=method, precision=precision)
@@ -210,7 +213,7 @@ def laplace(
       [1.0, 2.0, 2.0, -5.0]
     """
     fn = "laplace"
-    x = as_input(input, fn)
+    x = as_input(input, fn, output)
     ax = filter_axes(axes, x.ndim, fn)
     modes = filter_modes(mode, len(ax), fn)
     w = jnp.asarray([1.0, -2.0, 1.0], real_dtype(x))
@@ -246,7 +249,7 @@ def uniform_filter(
       [1.0, 3.0, 6.0, 8.0]
     """
     fn = "uniform_filter"
-    x = as_input(input, fn)
+    x = as_input(input, fn, output)
     ax = filter_axes(axes, x.ndim, fn)
     sizes = per_axis(size, len(ax), "size", fn)
     origins = per_axis(origin, len(ax), "origin", fn)
@@ -271,7 +274,7 @@ def _check_origin(origin: Any, size: int, fn: str) -> None:
 
 # --- generic N-D filters -------------------------------------------------------------------------
 def _generic(fn, input, weights, mode, cval, origin, axes, output, method, precision, flip):
-    x = as_input(input, fn)
+    x = as_input(input, fn, output)
     ax = filter_axes(axes, x.ndim, fn)
     w = jnp.asarray(weights)
     if w.ndim != len(ax) or w.size == 0:

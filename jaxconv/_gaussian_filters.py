@@ -122,7 +122,7 @@ def gaussian_filter(
     """
     fn = "gaussian_filter"
     check_discretization(discretization, fn)
-    x = as_input(input, fn)
+    x = as_input(input, fn, output)
     if (sigma is None) == (cov is None):
         raise ValueError(f"{fn}: pass exactly one of `sigma` and `cov`.")
     mean = gauss = None
@@ -215,7 +215,7 @@ def gaussian_filter1d(
     fn = "gaussian_filter1d"
     if np.ndim(sigma) != 0:
         raise ValueError(f"{fn}: `sigma` must be a scalar; got shape {np.shape(sigma)}.")
-    x = as_input(input, fn)
+    x = as_input(input, fn, output)
     return gaussian_filter(
         x,
         sigma,
@@ -232,18 +232,18 @@ def gaussian_filter1d(
     )
 
 
-def _gaussian_terms(fn, input, sigma, deriv_order, mode, truncate, radius, axes, discretization):
-    """One term per axis a: the Gaussian with `deriv_order` on a (scipy's generic_* helpers).
+def _gaussian_terms(fn, input, sigma, order, mode, truncate, radius, axes, output, discretization):
+    """One term per axis a: the Gaussian with `order` on a (scipy's generic_* helpers).
 
     As in scipy, the term for ``axes[i]`` uses ``mode[i]`` on every axis; only `axes` are smoothed.
     """
-    x = as_input(input, fn)
+    x = as_input(input, fn, output)
     ax = filter_axes(axes, x.ndim, fn)
     modes = filter_modes(mode, len(ax), fn)
     sigmas = _sigma_list(sigma, len(ax), fn)
     terms = []
     for i in range(len(ax)):
-        orders = tuple(deriv_order if j == i else 0 for j in range(len(ax)))
+        orders = tuple(order if j == i else 0 for j in range(len(ax)))
         terms.append(
             _gaussian_steps(
                 x, sigmas, orders, ax, (modes[i],) * len(ax), truncate, radius, discretization, fn
@@ -277,7 +277,9 @@ def gaussian_laplace(
       (5, 5)
     """
     fn = "gaussian_laplace"
-    x, terms = _gaussian_terms(fn, input, sigma, 2, mode, truncate, radius, axes, discretization)
+    x, terms = _gaussian_terms(
+        fn, input, sigma, 2, mode, truncate, radius, axes, output, discretization
+    )
     return execute(x, terms, cval, "sum", method, precision, output=output, fn=fn)
 
 
@@ -308,5 +310,7 @@ def gaussian_gradient_magnitude(
       True
     """
     fn = "gaussian_gradient_magnitude"
-    x, terms = _gaussian_terms(fn, input, sigma, 1, mode, truncate, radius, axes, discretization)
+    x, terms = _gaussian_terms(
+        fn, input, sigma, 1, mode, truncate, radius, axes, output, discretization
+    )
     return execute(x, terms, cval, "root", method, precision, output=output, fn=fn)

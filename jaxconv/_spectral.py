@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv._methods import promote
+
 
 def spectral_covariance(
     image: jax.typing.ArrayLike,
@@ -61,7 +63,7 @@ def spectral_covariance(
         raise ValueError(
             f"{fn}: `image` and `target` must have the same shape; got {x.shape} and {y.shape}."
         )
-    dtype = jnp.result_type(x, y, float)
+    dtype = promote(x, y, float)  # cast explicitly: works under strict dtype promotion too
     x, y = x.astype(dtype), y.astype(dtype)
     ndim = x.ndim
     window = _hann(x.shape, dtype)
