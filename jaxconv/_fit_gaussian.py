@@ -29,7 +29,7 @@ import numpy as np
 from jaxconv._fit import FitResult, fit, fit_batch
 from jaxconv._fit_step import each_pair, pair_group
 from jaxconv._forward import check_data
-from jaxconv._gaussian import gaussian_truncation
+from jaxconv._gaussian import truncation
 from jaxconv._models import GaussianBlur
 from jaxconv._spectral import radius_for
 
@@ -132,6 +132,9 @@ def _combine(results: list, model: GaussianBlur, extra: dict) -> GaussianFitResu
         fields["compile_time"] = sum(r.compile_time for r in results)
         fields["wall_time"] = sum(r.wall_time for r in results)
     trunc = _truncation(last.derived["covariance"], last.derived.get("mean"), last.model.radius)
+    # The model of the final radius as a kernel of that radius (the fit's kernel was larger,
+    # zero beyond it).
+    fields["model"] = dataclasses.replace(last.model, size=None)
     return GaussianFitResult(
         **fields,
         discretization=model.discretization,
@@ -146,16 +149,19 @@ def _truncation(cov: Any, mean: Any, radius: tuple) -> Any:
     """Mass outside the kernel for each fitted covariance (and mean)."""
     c = np.asarray(cov)
     n = c.shape[-1]
-    m = None if mean is None else np.asarray(mean).reshape(-1, n)
-    t = np.asarray(_truncation_jit(radius, c.reshape(-1, n, n), m)).reshape(c.shape[:-2])
+    c = c.reshape(-1, n, n)
+    m = np.zeros((len(c), n)) if mean is None else np.asarray(mean).reshape(-1, n)
+    t = np.asarray(_truncation_jit(c, m, np.asarray(radius, np.int32))).reshape(np.shape(cov)[:-2])
     return float(t) if t.ndim == 0 else t
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _truncation_jit(radius: tuple, cov: jax.Array, mean: jax.Array | None) -> jax.Array:
-    if mean is None:
-        return jax.vmap(lambda c: gaussian_truncation(c, radius))(cov)
-    return jax.vmap(lambda c, m: gaussian_truncation(c, radius, mean=m))(cov, mean)
+@jax.jit
+def _truncation_jit(cov: jax.Array, mean: jax.Array, radius: jax.Array) -> jax.Array:
+    # The radius is an argument: one program serves every radius.
+    def one(c, m):
+        return truncation(c, m, radius, form="full", h=(1.0,) * radius.shape[0])
+
+    return jax.vmap(one)(cov, mean)
 
 
 def fit_gaussian(
@@ -222,9 +228,12 @@ def fit_gaussian(
         init, ndim=image.ndim, shift=shift, gain=gain, discretization=discretization,
         truncate_mass=truncate_mass, margin=margin,
     )  # fmt: skip
-    params = _init_one(model, image, target)
+    if init is None:
+        params = _init_one(model, image, target)
+    else:  # in numpy: a new start compiles nothing
+        params = model.params_from(np.asarray(model.cov, image.dtype))
     # The start goes in as `params`; dropping `cov` lets fits from any start share compiles.
-    model = dataclasses.replace(model.resolve(params), cov=None)
+    model = dataclasses.replace(model.resolve(params, image.shape), cov=None)
     _check_radius(fn, model.radius, image.shape)
     options = dict(
         optimizer=optimizer, steps=steps, tol=tol, boundary=boundary, border=border,
@@ -300,7 +309,7 @@ def fit_gaussian_tiles(
         truncate_mass=truncate_mass, margin=margin,
     )  # fmt: skip
     params = _init_tiles(model, pair_group(xs), xs, ys)
-    model = model.resolve(params)
+    model = model.resolve(params, size)
     _check_radius(fn, model.radius, size)
     options = dict(
         optimizer=optimizer, steps=steps, tol=tol, boundary=boundary, border=border,

@@ -17,7 +17,7 @@ import optax
 import tqdm.auto as tqdm
 
 from jaxconv import _checkpoint, _fit_step, _lstsq
-from jaxconv._fit_step import CALLBACK, LOSSES, NONFINITE, RUNNING, STATUS, Config
+from jaxconv._fit_step import CALLBACK, LOSSES, NONFINITE, RUNNING, STATUS, Config, Settings
 from jaxconv._forward import check_data, check_model, resolve_border
 from jaxconv._models import Model
 from jaxconv._uncertainty import Uncertainty
@@ -237,13 +237,24 @@ def run(
         params = init_exe(image, target, key)
     else:
         params = _check_params(fn, params, image.dtype, image.shape[0] if batched else None)
-    model = model.resolve(params)
+    shape = image.shape[batched:]
+    model = model.resolve(params, shape)
     one = jax.tree_util.tree_map(lambda v: v[0], params) if batched else params
-    border = resolve_border(fn, model, one, image.shape[batched:], border)
-    cfg = Config(model, kind, opt, loss, int(steps), float(tol), border, boundary, method,
+    static, traced = model.split()
+    # The default border follows a traced kernel radius: a mask on the loss, not a crop, so a
+    # new radius reuses the compiled programs (user losses see the cropped interior, as ever).
+    masked = border is None and traced is not None and loss in LOSSES
+    border = resolve_border(fn, model, one, shape, border)
+    cfg = Config(static, kind, opt, loss, None if masked else border, boundary, method,
                  int(chunk), batched, group)  # fmt: skip
-    exe, dt = _fit_step.compiled(_fit_step.init_carry, cfg, params, image, target)
-    carry = exe(params, image, target)
+    settings = Settings(
+        steps=jnp.asarray(steps, jnp.int32),
+        tol=jnp.asarray(tol, image.dtype),
+        model=traced,
+        border=np.asarray(border, np.int32) if masked else None,
+    )
+    exe, dt = _fit_step.compiled(_fit_step.init_carry, cfg, settings, params, image, target)
+    carry = exe(settings, params, image, target)
     compile_time += dt
 
     history = _History(params, batched)
@@ -272,7 +283,7 @@ def run(
             carry, hist, _ = restored
             history.restore(hist)
 
-    chunk_exe, dt = _fit_step.compiled(_fit_step.run_chunk, cfg, carry, image, target)
+    chunk_exe, dt = _fit_step.compiled(_fit_step.run_chunk, cfg, settings, carry, image, target)
     compile_time += dt
     # disable=None: no bar, hence no escape codes, when stderr is not a terminal (a log file).
     bar = tqdm.tqdm(total=int(steps), initial=int(np.max(np.asarray(carry.step))), desc=fn,
@@ -281,7 +292,7 @@ def run(
     try:
         while np.any(np.asarray(carry.status) == RUNNING):
             before = int(np.max(np.asarray(carry.step)))
-            carry, (hl, hp) = chunk_exe(carry, image, target)
+            carry, (hl, hp) = chunk_exe(settings, carry, image, target)
             after = int(np.max(np.asarray(carry.step)))
             hl, hp = history.add(hl, hp, after - before)
             if callback is not None and _call_back(callback, before, hl, hp, history):
@@ -297,7 +308,8 @@ def run(
                 save()
     finally:
         bar.close()
-    return _result(cfg, carry, image, target, history, opt_name, compile_time, t_start)
+    done = (model, border, int(steps), opt_name, compile_time, t_start)
+    return _result(cfg, settings, carry, image, target, history, done)
 
 
 def _call_back(callback: Callable, start: int, hl, hp, history: _History) -> bool:
@@ -312,11 +324,12 @@ def _call_back(callback: Callable, start: int, hl, hp, history: _History) -> boo
     return False
 
 
-def _result(cfg, carry, image, target, history, opt_name, compile_time, t_start) -> FitResult:
+def _result(cfg, settings, carry, image, target, history, done) -> FitResult:
+    model, border, steps, opt_name, compile_time, t_start = done
     status = np.asarray(carry.status)
-    exe, dt = _fit_step.compiled(_fit_step.finish, cfg, carry, image, target)
+    exe, dt = _fit_step.compiled(_fit_step.finish, cfg, settings, carry, image, target)
     compile_time += dt
-    params, loss, derived, unc = exe(carry, image, target)
+    params, loss, derived, unc = exe(settings, carry, image, target)
     hl, hp = history.arrays()
     axis = history.axis
     hl = np.concatenate([hl, np.expand_dims(np.asarray(loss), axis)], axis)
@@ -330,21 +343,21 @@ def _result(cfg, carry, image, target, history, opt_name, compile_time, t_start)
         history=hl,
         params_history=jax.tree_util.tree_unflatten(history.treedef, hp),
         status=status_out,
-        message=_message(cfg, status, np.asarray(carry.detail)),
+        message=_message(cfg, steps, status, np.asarray(carry.detail)),
         steps=np.asarray(carry.step) if axis else int(carry.step),
         wall_time=time.perf_counter() - t_start,
         compile_time=compile_time,
         best_params=carry.best_params,
         best_loss=np.asarray(carry.best_loss) if axis else float(carry.best_loss),
-        model=cfg.model,
+        model=model,
         optimizer=opt_name,
-        border=cfg.border,
+        border=border,
         derived=derived,
         uncertainty=unc,
     )
 
 
-def _message(cfg: Config, status: np.ndarray, detail: np.ndarray) -> str:
+def _message(cfg: Config, steps: int, status: np.ndarray, detail: np.ndarray) -> str:
     if status.ndim:
         counts = {STATUS[s]: int(np.sum(status == s)) for s in np.unique(status)}
         return "batch: " + ", ".join(f"{v} {k}" for k, v in counts.items())
@@ -356,7 +369,7 @@ def _message(cfg: Config, status: np.ndarray, detail: np.ndarray) -> str:
     if s == CALLBACK:
         return "stopped by the callback."
     if s == _fit_step.MAX_STEPS:
-        return f"reached the step cap (steps={cfg.steps}) before the tolerance."
+        return f"reached the step cap (steps={steps}) before the tolerance."
     if cfg.kind == "lm":
         return _lstsq.STATUS[int(detail)] + "."
     return f"converged: the loss changed by at most tol·loss for {_fit_step.PATIENCE} steps."

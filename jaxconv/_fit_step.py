@@ -24,7 +24,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from jaxconv import _lstsq
-from jaxconv._forward import crop, forward, forward_and_jacobian
+from jaxconv._forward import crop, forward, forward_and_jacobian, pixel_count
 from jaxconv._models import Model
 from jaxconv._uncertainty import from_information
 
@@ -51,20 +51,44 @@ class Carry(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Everything static about a fit (hashable: one compile per configuration)."""
+    """Everything static about a fit (hashable: one compile per configuration).
+
+    `model` is the static part of the model (:meth:`Model.split`); `border` the loss border,
+    or None where it is traced (:class:`Settings`).
+    """
 
     model: Model
     kind: str  # "grad" or "lm"
     optimizer: Any
     loss: Any
-    steps: int
-    tol: float
-    border: tuple
+    border: tuple | None
     boundary: Any
     method: str
     chunk: int
     batched: bool
     group: int = 0  # batched fits: pairs per vmapped group (0: the whole batch in one vmap)
+
+
+class Settings(NamedTuple):
+    """What a fit's programs take as arguments: new values reuse the compiled programs.
+
+    Attributes:
+      steps: the step cap (int32).
+      tol: the tolerance (the data's float dtype).
+      model: the model's traced part (:meth:`Model.split`), e.g. a Gaussian's kernel radius.
+      border: the loss border per axis (int32) where `Config.border` is None, else None.
+    """
+
+    steps: jax.Array
+    tol: jax.Array
+    model: Any = None
+    border: Any = None
+
+
+def _bound(cfg: Config, s: Settings) -> tuple[Model, Any]:
+    """The model with its traced part, and the border (a static tuple, or traced)."""
+    border = cfg.border if cfg.border is not None else s.border
+    return cfg.model.bind(s.model), border
 
 
 # Image bytes per group: 8 pairs of 64² in float64 (the temporaries are ~10x the images).
@@ -98,53 +122,56 @@ def each_pair(group: int, fn: Callable, *args: Any) -> Any:
 
 
 # --- losses and steps (traced) -------------------------------------------------------------------
-def _target_interior(cfg: Config, target: jax.Array) -> jax.Array:
-    return crop(target, cfg.border)
-
-
-def loss_value(cfg: Config, params: Any, image: jax.Array, target: jax.Array) -> jax.Array:
-    pred = forward(cfg.model, params, image, cfg.border, cfg.boundary, cfg.method)
-    t = _target_interior(cfg, target)
+def loss_value(
+    cfg: Config, s: Settings, params: Any, image: jax.Array, target: jax.Array
+) -> jax.Array:
+    model, border = _bound(cfg, s)
+    pred = forward(model, params, image, border, cfg.boundary, cfg.method)
+    t = crop(target, border)
     if cfg.loss == "mse":
-        return jnp.mean((pred - t) ** 2)
+        return jnp.sum((pred - t) ** 2) / pixel_count(image.shape, border)
     if cfg.loss == "mae":
-        return jnp.mean(jnp.abs(pred - t))
+        return jnp.sum(jnp.abs(pred - t)) / pixel_count(image.shape, border)
     return jnp.asarray(cfg.loss(pred, t)).reshape(())
 
 
-def _residual_fn(cfg: Config, unravel: Callable, image: jax.Array, target: jax.Array) -> Callable:
-    t = jnp.ravel(_target_interior(cfg, target))
+def _residual_fn(
+    cfg: Config, s: Settings, unravel: Callable, image: jax.Array, target: jax.Array
+) -> Callable:
+    model, border = _bound(cfg, s)
+    t = jnp.ravel(crop(target, border))
 
     def residual(x):
-        pred = forward(cfg.model, unravel(x), image, cfg.border, cfg.boundary, cfg.method)
+        pred = forward(model, unravel(x), image, border, cfg.boundary, cfg.method)
         return jnp.ravel(pred) - t
 
     return residual
 
 
-def _vjac_fn(cfg: Config, unravel: Callable, image: jax.Array, target: jax.Array) -> Callable:
+def _vjac_fn(
+    cfg: Config, s: Settings, unravel: Callable, image: jax.Array, target: jax.Array
+) -> Callable:
     """``x -> (residual, Jacobian)`` through :func:`forward_and_jacobian`."""
-    t = jnp.ravel(_target_interior(cfg, target))
+    model, border = _bound(cfg, s)
+    t = jnp.ravel(crop(target, border))
 
     def vjac(x):
-        pred, jac = forward_and_jacobian(
-            cfg.model, unravel(x), image, cfg.border, cfg.boundary, cfg.method
-        )
+        pred, jac = forward_and_jacobian(model, unravel(x), image, border, cfg.boundary, cfg.method)
         return pred - t, jac
 
     return vjac
 
 
-def _lm_tols(cfg: Config) -> dict:
+def _lm_tols(s: Settings) -> dict:
     # The cost is quadratic in the parameters near the optimum: tol² on it is tol on them.
-    return dict(ftol=cfg.tol**2, xtol=cfg.tol, gtol=cfg.tol)
+    return dict(ftol=s.tol**2, xtol=s.tol, gtol=s.tol)
 
 
-def init_carry(cfg: Config, params: Any, image: jax.Array, target: jax.Array) -> Carry:
+def init_carry(cfg: Config, s: Settings, params: Any, image: jax.Array, target: jax.Array) -> Carry:
     """The loop state before the first step (one per pair for batched fits)."""
     if cfg.batched:
         one = dataclasses.replace(cfg, batched=False, group=0)
-        return each_pair(cfg.group, functools.partial(init_carry, one), params, image, target)
+        return each_pair(cfg.group, functools.partial(init_carry, one, s), params, image, target)
     dtype = ravel_pytree(params)[0].dtype
     status = jnp.asarray(RUNNING, jnp.int32)
     detail = jnp.asarray(0, jnp.int32)
@@ -152,9 +179,9 @@ def init_carry(cfg: Config, params: Any, image: jax.Array, target: jax.Array) ->
         # Not evaluated yet: the first LM step evaluates the start (one compiled Jacobian).
         x, unravel = ravel_pytree(params)
         opt_state = _lstsq.lm_init(
-            _residual_fn(cfg, unravel, image, target),
+            _residual_fn(cfg, s, unravel, image, target),
             x,
-            vjac=_vjac_fn(cfg, unravel, image, target),
+            vjac=_vjac_fn(cfg, s, unravel, image, target),
         )
     else:
         opt_state = cfg.optimizer.init(params)
@@ -177,44 +204,45 @@ def _where(pred: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
 
 
-def _step(cfg: Config, c: Carry, image: jax.Array, target: jax.Array) -> tuple:
+def _step(cfg: Config, s: Settings, c: Carry, image: jax.Array, target: jax.Array) -> tuple:
     """One optimizer step; returns the new carry and (loss, params) before the step."""
     step = c.step + 1
     if cfg.kind == "lm":
         _, unravel = ravel_pytree(c.params)
         first = ~jnp.isfinite(c.opt_state.cost)  # this step only evaluates the start
-        s = _lstsq.lm_step(_residual_fn(cfg, unravel, image, target), c.opt_state, **_lm_tols(cfg))
+        fun = _residual_fn(cfg, s, unravel, image, target)
+        lm = _lstsq.lm_step(fun, c.opt_state, **_lm_tols(s))
         # The loss before the step (after the evaluation, on the first one).
-        cost = jnp.where(first, s.cost, c.opt_state.cost)
-        loss = 2.0 * cost / s.residual.shape[0]
-        params = unravel(s.x)
+        cost = jnp.where(first, lm.cost, c.opt_state.cost)
+        loss = 2.0 * cost / pixel_count(image.shape, _bound(cfg, s)[1])
+        params = unravel(lm.x)
         step = jnp.where(first, c.step, step)
-        finite = s.status != _lstsq.NONFINITE
+        finite = lm.status != _lstsq.NONFINITE
         status = jnp.select(
             [
-                (s.status >= _lstsq.FTOL) & (s.status <= _lstsq.PRECISION),
-                s.status == _lstsq.STALLED,
-                step >= cfg.steps,
+                (lm.status >= _lstsq.FTOL) & (lm.status <= _lstsq.PRECISION),
+                lm.status == _lstsq.STALLED,
+                step >= s.steps,
             ],
             [CONVERGED, STALLED, MAX_STEPS],
             RUNNING,
         )
-        detail, opt_state, stall = s.status, s, c.stall
+        detail, opt_state, stall = lm.status, lm, c.stall
     else:
-        loss, grads = jax.value_and_grad(loss_value, argnums=1)(cfg, c.params, image, target)
+        loss, grads = jax.value_and_grad(loss_value, argnums=2)(cfg, s, c.params, image, target)
         finite = jnp.isfinite(loss) & jnp.all(
             jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)])
         )
         extra = {}
         if isinstance(cfg.optimizer, optax.GradientTransformationExtraArgs):
-            value_fn = functools.partial(loss_value, cfg, image=image, target=target)
+            value_fn = functools.partial(loss_value, cfg, s, image=image, target=target)
             extra = dict(value=loss, grad=grads, value_fn=value_fn)
         updates, opt_state = cfg.optimizer.update(grads, c.opt_state, c.params, **extra)
         params = optax.apply_updates(c.params, updates)
         params = jax.tree_util.tree_map(lambda p, q: p.astype(q.dtype), params, c.params)
-        small = jnp.abs(c.prev_loss - loss) <= cfg.tol * jnp.abs(loss)
+        small = jnp.abs(c.prev_loss - loss) <= s.tol * jnp.abs(loss)
         stall = jnp.where(small, c.stall + 1, 0).astype(jnp.int32)
-        status = jnp.select([stall >= PATIENCE, step >= cfg.steps], [CONVERGED, MAX_STEPS], 0)
+        status = jnp.select([stall >= PATIENCE, step >= s.steps], [CONVERGED, MAX_STEPS], 0)
         detail = c.detail
     status = jnp.where(finite, status, NONFINITE).astype(jnp.int32)
     better = finite & (loss < c.best_loss)
@@ -232,7 +260,7 @@ def _step(cfg: Config, c: Carry, image: jax.Array, target: jax.Array) -> tuple:
     return new, loss, c.params
 
 
-def run_chunk(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
+def run_chunk(cfg: Config, s: Settings, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
     """Up to `cfg.chunk` steps in one ``lax.while_loop``, recording (loss, params) per step."""
 
     def one(carry, image, target):
@@ -253,7 +281,7 @@ def run_chunk(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) ->
             i, c, (hl, hp) = state
             # Entry k holds step start + k (an LM evaluation step is overwritten by the next).
             k = c.step - start
-            c, loss, params = _step(cfg, c, image, target)
+            c, loss, params = _step(cfg, s, c, image, target)
             hp = jax.tree_util.tree_map(lambda h, v: h.at[k].set(v), hp, params)
             return i + 1, c, (hl.at[k].set(loss), hp)
 
@@ -265,7 +293,7 @@ def run_chunk(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) ->
     return one(carry, image, target)
 
 
-def finish(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
+def finish(cfg: Config, s: Settings, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
     """Final parameters, loss, derived quantities and (least-squares fits) the uncertainty.
 
     The final parameters are the last ones, or the best seen if the fit hit a non-finite value.
@@ -275,21 +303,26 @@ def finish(cfg: Config, carry: Carry, image: jax.Array, target: jax.Array) -> tu
     Jacobian, so the program holds one forward model, not two.
     """
 
+    model, border = _bound(cfg, s)
+    count = pixel_count(image.shape[1:] if cfg.batched else image.shape, border)
+
     def one(carry, image, target):
         params = _where(carry.status == NONFINITE, carry.best_params, carry.params)
         small = ravel_pytree(params)[0].size <= _MAX_UNCERTAINTY_PARAMS
         if cfg.kind == "lm":
-            s = carry.opt_state
-            loss = 2.0 * s.cost / s.residual.shape[0]
-            unc = from_information(cfg.model, params, s.gram, s.residual) if small else None
-            return params, loss, cfg.model.derived(params), unc
+            lm = carry.opt_state
+            loss = 2.0 * lm.cost / count
+            unc = None
+            if small:
+                unc = from_information(model, params, lm.gram, lm.residual, count=count)
+            return params, loss, model.derived(params), unc
         if cfg.loss == "mse" and small:
             x, unravel = ravel_pytree(params)
-            resid, jacobian_t = _vjac_fn(cfg, unravel, image, target)(x)
-            unc = from_information(cfg.model, params, _lstsq.gram(jacobian_t), resid)
-            return params, jnp.mean(resid * resid), cfg.model.derived(params), unc
-        loss = loss_value(cfg, params, image, target)
-        return params, loss, cfg.model.derived(params), None
+            resid, jacobian_t = _vjac_fn(cfg, s, unravel, image, target)(x)
+            unc = from_information(model, params, _lstsq.gram(jacobian_t), resid, count=count)
+            return params, jnp.sum(resid * resid) / count, model.derived(params), unc
+        loss = loss_value(cfg, s, params, image, target)
+        return params, loss, model.derived(params), None
 
     if cfg.batched:
         return each_pair(cfg.group, one, carry, image, target)

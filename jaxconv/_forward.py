@@ -121,7 +121,7 @@ def resolve_border(fn: str, model: Model, params: Any, shape: tuple, border: Any
                 f"{fn}: the kernel of `model` (shape {kshape}) must not be larger than `image` "
                 f"(shape {shape})."
             )
-        default = tuple(m // 2 for m in kshape)
+        default = tuple(m // 2 for m in kshape) if model.border is None else model.border
     else:
         pshape = _output_shape(model, params, shape)
         if pshape != tuple(shape):
@@ -175,15 +175,60 @@ def convolve_interior(
     )
 
 
-def crop(x: jax.Array, border: tuple) -> jax.Array:
-    """`x` without `border` pixels at each edge of each axis."""
-    return x[tuple(slice(b, n - b) for b, n in zip(border, x.shape, strict=True))]
+def convolve_circular(image: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``convolve(image, kernel, mode="same", boundary="wrap")`` by FFTs of `image`'s size.
+
+    `kernel` (odd sizes, no larger than `image`; leading axes: a stack of kernels) is placed
+    with its centre at the origin, so no padding enlarges the transforms whatever its size.
+    """
+    d = image.ndim
+    axes = tuple(range(kernel.ndim - d, kernel.ndim))
+    spatial = kernel.shape[kernel.ndim - d :]
+    pads = [(0, 0)] * (kernel.ndim - d) + [
+        (0, n - m) for n, m in zip(image.shape, spatial, strict=True)
+    ]
+    k = jnp.roll(jnp.pad(kernel, pads), [-(m // 2) for m in spatial], axis=axes)
+    fx = jnp.fft.rfftn(image)
+    return jnp.fft.irfftn(fx * jnp.fft.rfftn(k, axes=axes), s=image.shape, axes=axes)
+
+
+def crop(x: jax.Array, border: Any) -> jax.Array:
+    """`x` on the pixels the loss sees, `border` pixels in from each edge of its last axes.
+
+    A static `border` (a tuple) crops them off. A traced one (an int array, one per axis: a
+    fit whose border follows a traced kernel radius) keeps the shape and sets them to zero,
+    so they add nothing to a sum of squares.
+    """
+    if isinstance(border, tuple):
+        lead = (slice(None),) * (x.ndim - len(border))
+        shape = x.shape[x.ndim - len(border) :]
+        return x[lead + tuple(slice(b, n - b) for b, n in zip(border, shape, strict=True))]
+    mask = jnp.ones((), x.dtype)
+    for a, n in enumerate(x.shape[x.ndim - border.shape[0] :]):
+        i = jnp.arange(n)
+        mask = mask[..., None] * ((i >= border[a]) & (i < n - border[a])).astype(x.dtype)
+    return x * mask
+
+
+def pixel_count(shape: tuple, border: Any) -> Any:
+    """How many pixels of an image of `shape` the loss sees (traced for a traced `border`)."""
+    if isinstance(border, tuple):
+        return int(np.prod([n - 2 * b for n, b in zip(shape, border, strict=True)]))
+    return jnp.prod(jnp.asarray(shape) - 2 * border)
 
 
 def forward(
-    model: Model, params: Any, image: jax.Array, border: tuple, boundary: str, method: str
+    model: Model, params: Any, image: jax.Array, border: Any, boundary: str, method: str
 ) -> jax.Array:
-    """The model's prediction on the interior (the pixels the loss compares)."""
+    """The model's prediction on the interior (the pixels the loss compares).
+
+    With a traced `border` (see :func:`crop`), the kernel's taps must reach no further than it
+    (a :class:`GaussianBlur` of a traced radius): the prediction is then a circular
+    convolution over the whole image (:func:`convolve_circular`), exact on the interior, with
+    the pixels outside it zero; `boundary` and `method` are not used.
+    """
+    if not isinstance(border, tuple):
+        return crop(convolve_circular(image, model.kernel(params)), border)
     if hasattr(model, "kernel"):
         return convolve_interior(image, model.kernel(params), border, boundary, method)
     return crop(model.predict(params, image), border)
@@ -216,5 +261,8 @@ def forward_and_jacobian(
 
     dk, k = jax.jacfwd(kern, has_aux=True)(x)  # dk: (*kernel, n)
     stack = jnp.concatenate([k[None], jnp.moveaxis(dk, -1, 0)], axis=0)
-    out = convolve_interior(image, stack, border, boundary, method)
+    if isinstance(border, tuple):
+        out = convolve_interior(image, stack, border, boundary, method)
+    else:
+        out = crop(convolve_circular(image, stack), border)
     return out[0].ravel(), out[1:].reshape(x.shape[0], -1)

@@ -372,13 +372,15 @@ def gaussian_truncation(
     mu = jnp.zeros(ndim, dtype) if mean is None else jnp.asarray(mean, dtype)
     if mu.shape not in ((ndim,), ()):
         raise ValueError(f"{fn}: `mean` must have shape ({ndim},); got {mu.shape}.")
-    return _truncation(arr, jnp.broadcast_to(mu, (ndim,)), form=form, radii=radii, h=h)
+    mu = jnp.broadcast_to(mu, (ndim,))
+    return truncation(arr, mu, np.asarray(radii, np.int32), form=form, h=h)
 
 
-@functools.partial(jax.jit, static_argnames=("form", "radii", "h"))
-def _truncation(arr, mu, *, form, radii, h):
-    ndim = len(radii)
-    half = jnp.asarray((np.asarray(radii) + 0.5) * np.asarray(h), arr.dtype)
+@functools.partial(jax.jit, static_argnames=("form", "h"))
+def truncation(arr, mu, radii, *, form, h):
+    """:func:`gaussian_truncation` of a parsed `cov`; `radii` ``(N,)`` may be traced."""
+    ndim = radii.shape[0]
+    half = (radii.astype(arr.dtype) + 0.5) * jnp.asarray(h, arr.dtype)
     var = jnp.broadcast_to(arr, (ndim,)) if form != "full" else jnp.diagonal(arr)
     sd = jnp.sqrt(var)
     outside = ndtr((-half - mu) / sd) + ndtr((mu - half) / sd)  # per-axis tails

@@ -54,13 +54,29 @@ class Model:
         """Named quantities for reports and standard errors (default: the parameters)."""
         return {"params": params}
 
-    def resolve(self, params: Any) -> "Model":
-        """The model with static choices (a kernel radius) settled from concrete `params`."""
+    def resolve(self, params: Any, shape: tuple | None = None) -> "Model":
+        """The model with its choices (a kernel radius) settled from concrete `params`.
+
+        With `shape` (one image's), also its static sizes for images of that shape: the size
+        policy that lets one compiled fit serve any parameters (see :meth:`split`).
+        """
+        return self
+
+    def split(self) -> tuple["Model", Any]:
+        """``(static, traced)``: the hashable part a fit compiles for, and values it passes in.
+
+        A fit's programs are keyed on the static part; the traced part (a pytree of arrays, or
+        None) is an argument, so new values of it reuse a compiled program. ``bind`` joins them.
+        """
+        return self, None
+
+    def bind(self, traced: Any) -> "Model":
+        """The model with its traced part (from :meth:`split`) put back; traceable."""
         return self
 
     @property
-    def border(self) -> tuple[int, ...] | None:
-        """Pixels of each edge the loss ignores by default (None: the kernel radius)."""
+    def border(self) -> Any:
+        """Pixels of each edge the loss ignores by default (None: the kernel's reach)."""
         return None
 
 
@@ -128,6 +144,9 @@ class GaussianBlur(Model):
       gain: also fit a gain (the kernel's sum; the target's brightness scale).
       discretization: ``"sample"`` (default), ``"integrate"``, ``"discrete"`` or ``"scipy"``.
       truncate_mass, margin: see `radius`.
+      size: static half-size of the kernel array per axis (default: `radius`); taps beyond
+        `radius` are zero. A fit chooses it from the image shape when it chooses the radius
+        (:meth:`static_size`), so that new covariances, and radii, reuse one compiled program.
 
     Examples:
       >>> import jaxconv
@@ -144,6 +163,7 @@ class GaussianBlur(Model):
     discretization: str = "sample"
     truncate_mass: float = 1e-8
     margin: float = 1.25
+    size: Any = None
 
     def __post_init__(self):
         fn = "GaussianBlur"
@@ -161,16 +181,23 @@ class GaussianBlur(Model):
             check_covariance(self.cov)  # validates eagerly, in numpy (no small programs)
             object.__setattr__(self, "cov", _tupled(self.cov))
             object.__setattr__(self, "ndim", len(self.cov))
-        if self.radius is not None:
-            r = (self.radius,) * self.ndim if np.ndim(self.radius) == 0 else tuple(self.radius)
+        for name in ("radius", "size"):
+            value = getattr(self, name)
+            if value is None or isinstance(value, jax.Array):  # traced inside a fit (`bind`)
+                continue
+            r = (value,) * self.ndim if np.ndim(value) == 0 else tuple(value)
             if len(r) != self.ndim or not all(
                 isinstance(v, (int, np.integer)) and v >= 0 for v in r
             ):
                 raise ValueError(
-                    f"{fn}: `radius` must be a non-negative int or one per axis; "
-                    f"got {self.radius!r}."
+                    f"{fn}: `{name}` must be a non-negative int or one per axis; got {value!r}."
                 )
-            object.__setattr__(self, "radius", tuple(int(v) for v in r))
+            object.__setattr__(self, name, tuple(int(v) for v in r))
+        if _concrete(self.radius) and _concrete(self.size):
+            if any(r > s for r, s in zip(self.radius, self.size, strict=True)):
+                raise ValueError(
+                    f"{fn}: `size` must be at least `radius` {self.radius}; got {self.size}."
+                )
 
     @property
     def full(self) -> bool:
@@ -178,21 +205,25 @@ class GaussianBlur(Model):
         return self.discretization == "sample"
 
     def params_from(self, cov: Any, gain: Any = None, mean: Any = None) -> GaussianBlurParams:
-        """Parameters for a given covariance (and gain, mean); traceable."""
-        cov = jnp.asarray(cov)
+        """Parameters for a given covariance (and gain, mean); traceable.
+
+        A numpy `cov` gives numpy parameters, computed on the host (no program compiled).
+        """
+        xp = np if isinstance(cov, np.ndarray) else jnp
+        cov = xp.asarray(cov)
         if self.full:
-            chol = jnp.linalg.cholesky(cov)
+            chol = xp.linalg.cholesky(cov)
             rows, cols = np.tril_indices(self.ndim, -1)
-            log_diag, off = jnp.log(jnp.diagonal(chol)), chol[rows, cols]
+            log_diag, off = xp.log(xp.diagonal(chol)), chol[rows, cols]
         else:
-            log_diag, off = 0.5 * jnp.log(jnp.diagonal(cov)), None
+            log_diag, off = 0.5 * xp.log(xp.diagonal(cov)), None
         dtype = log_diag.dtype
         mu = None
         if self.shift:
-            mu = jnp.zeros(self.ndim, dtype) if mean is None else jnp.asarray(mean, dtype)
+            mu = xp.zeros(self.ndim, dtype) if mean is None else xp.asarray(mean, dtype)
         g = None
         if self.gain:
-            g = jnp.ones((), dtype) if gain is None else jnp.asarray(gain, dtype)
+            g = xp.ones((), dtype) if gain is None else xp.asarray(gain, dtype)
         return GaussianBlurParams(log_diag, off, mu, g)
 
     def init(self, image: Any, target: Any, key: Any) -> GaussianBlurParams:
@@ -204,16 +235,47 @@ class GaussianBlur(Model):
             return self.params_from(cov, g)
         return self.params_from(spectral_covariance(image, target))
 
-    def resolve(self, params: GaussianBlurParams) -> "GaussianBlur":
+    @staticmethod
+    def static_size(shape: tuple) -> tuple[int, ...]:
+        """The kernel half-size a fit uses on images of `shape`: the largest that fits.
+
+        One size per image shape, ``(n - 1) // 2`` per axis, whatever the covariance: a fit's
+        programs are compiled once per shape, and every radius a blur can need on such an image
+        (``2 r + 1 <= n``) fits without a new compile. The fit convolves by FFTs of the image's
+        own size (see :func:`jaxconv._forward.forward`), so the larger kernel costs only its
+        evaluation, not a larger transform.
+        """
+        return tuple((int(n) - 1) // 2 for n in shape)
+
+    def resolve(self, params: GaussianBlurParams, shape: tuple | None = None) -> "GaussianBlur":
         if self.radius is not None:
-            return self
+            return self  # settled (a radius given by the user is also the kernel's size)
         radius = radius_for(
             _host_covariance(params), self.truncate_mass, mean=params.mean, margin=self.margin
         )
-        return dataclasses.replace(self, radius=radius)
+        size = self.size if shape is None or self.size is not None else self.static_size(shape)
+        if _concrete(size):
+            size = tuple(max(r, s) for r, s in zip(radius, size, strict=True))
+        return dataclasses.replace(self, radius=radius, size=size)
+
+    def split(self) -> tuple["GaussianBlur", Any]:
+        if self.size is None or not _concrete(self.radius):
+            return self, None
+        # Only the starting covariance (used by `init`, not by the fit) and the radius differ
+        # between fits of one image shape: neither is part of the compiled program.
+        static = dataclasses.replace(self, cov=None, radius=None)
+        return static, np.asarray(self.radius, np.int32)
+
+    def bind(self, traced: Any) -> "GaussianBlur":
+        return self if traced is None else dataclasses.replace(self, radius=jnp.asarray(traced))
+
+    @property
+    def border(self) -> Any:
+        return self.radius  # the kernel's reach (within its size, taps beyond it are zero)
 
     def kernel(self, params: GaussianBlurParams) -> jax.Array:
-        if self.radius is None:
+        size = self.radius if self.size is None else self.size
+        if size is None or self.radius is None:
             raise ValueError(
                 "GaussianBlur: `radius` must be set (or resolved from concrete parameters) "
                 "before the kernel is built under jit; got None."
@@ -221,14 +283,18 @@ class GaussianBlur(Model):
         if self.full:
             # The Gaussian itself, not Σ = L Lᵀ: the kernel then uses L as is (no second
             # factorisation to trace, differentiate and compile).
-            k = gaussian_kernel(params.gaussian, radius=self.radius)
+            k = gaussian_kernel(params.gaussian, radius=size)
         else:
             k = gaussian_kernel(
                 jnp.exp(2.0 * params.log_diag),
                 mean=params.mean,
-                radius=self.radius,
+                radius=size,
                 discretization=self.discretization,
             )
+        if not (_concrete(self.radius) and self.radius == size):
+            # Zero taps beyond `radius`, renormalised: the kernel of radius `radius` itself.
+            k = k * _box(self.radius, size, k.dtype)
+            k = k / jnp.sum(k)
         return k if params.gain is None else params.gain * k
 
     def derived(self, params: GaussianBlurParams) -> dict[str, jax.Array]:
@@ -241,6 +307,20 @@ class GaussianBlur(Model):
         if params.gain is not None:
             out["gain"] = params.gain
         return out
+
+
+def _concrete(value: Any) -> bool:
+    return value is not None and not isinstance(value, jax.Array)
+
+
+def _box(radius: Any, size: tuple, dtype: Any) -> jax.Array:
+    """``1`` on the offsets within `radius` (traced) of a kernel of half-size `size`, else 0."""
+    radius = jnp.asarray(radius)
+    mask = jnp.ones((), dtype)
+    for a, s in enumerate(size):
+        inside = jnp.abs(jnp.arange(-s, s + 1)) <= radius[a]
+        mask = mask[..., None] * inside.astype(dtype)
+    return mask
 
 
 # --- free-form kernel ----------------------------------------------------------------------------

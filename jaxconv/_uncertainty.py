@@ -58,15 +58,22 @@ def propagate(model: Model, params: Any, cov: jax.Array, noise_std: Any, dof: in
 
 
 def from_information(
-    model: Model, params: Any, information: jax.Array, residual: jax.Array, noise_std: Any = 0.0
+    model: Model,
+    params: Any,
+    information: jax.Array,
+    residual: jax.Array,
+    noise_std: Any = 0.0,
+    count: Any = None,
 ) -> Uncertainty:
     """Standard errors from ``JᵀJ`` and the residual at hand (an LM solver carries both).
 
     The noise level is `noise_std` where it is > 0, else estimated from the residual.
     ``(JᵀJ)⁻¹`` is taken equilibrated by its diagonal (parameters of very different scales).
+    `count` is the number of pixels the loss sees (default: the residual's length; fewer where
+    a traced border zeroes part of it, see :func:`jaxconv._forward.crop`).
     """
-    n, m = information.shape[0], residual.shape[0]
-    dof = max(m - n, 1)
+    n, m = information.shape[0], residual.shape[0] if count is None else count
+    dof = jnp.maximum(m - n, 1) if isinstance(m, jax.Array) else max(m - n, 1)
     s = jnp.where(noise_std > 0, noise_std, jnp.sqrt(jnp.sum(residual * residual) / dof))
     return propagate(model, params, s**2 * spd_inverse(information), s, dof)
 

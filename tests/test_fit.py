@@ -98,10 +98,10 @@ def test_loss_gradient_of_a_gaussian_blur_matches_finite_differences():
     # differences (jax.test_util.check_grads), in float64.
     x, y = X[:24, :24], scipy_blur(X[:24, :24], SEED_COV, 4)
     model = jaxconv.GaussianBlur(radius=4, shift=True, gain=True)
-    cfg = jaxconv._fit_step.Config(model, "grad", None, "mse", 1, 0.0, (4, 4), "symm", "auto",
-                                   1, False)  # fmt: skip
+    cfg = jaxconv._fit_step.Config(model, "grad", None, "mse", (4, 4), "symm", "auto", 1, False)
+    settings = jaxconv._fit_step.Settings(steps=1, tol=0.0)
     p = model.params_from(np.array([[1.2, 0.3], [0.3, 0.8]]), gain=0.9, mean=[0.1, -0.2])
-    loss = jax.jit(lambda p: jaxconv._fit_step.loss_value(cfg, p, x, y))
+    loss = jax.jit(lambda p: jaxconv._fit_step.loss_value(cfg, settings, p, x, y))
     check_grads(loss, (p,), order=1, modes=("rev",))
 
 

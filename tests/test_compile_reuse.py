@@ -1,0 +1,117 @@
+"""Compiled programs are reused: a new fit of the same shapes compiles nothing (counts, not times).
+
+The first call of each entry point compiles (and warms JAX's caches); the second, with new data,
+a new covariance (hence a new kernel radius), new `steps` or `tol`, must not run a single XLA
+compilation. Correctness references are the true covariances the targets were made with.
+"""
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import scipy.signal
+import scipy.stats
+from compile_count import compile_count
+
+import jaxconv
+
+X = np.asarray(jaxconv.default_image())[:64, :64]
+COVS = [
+    np.array([[1.0, 0.5], [0.5, 1.0]]),
+    np.array([[3.0, -1.0], [-1.0, 2.0]]),  # a wider blur: a larger kernel radius
+    np.array([[0.7, 0.1], [0.1, 1.6]]),
+]
+
+
+def scipy_blur(x, cov, radius=14):
+    grid = np.stack(np.mgrid[-radius : radius + 1, -radius : radius + 1], -1)
+    k = scipy.stats.multivariate_normal([0.0, 0.0], cov).pdf(grid)
+    return scipy.signal.convolve2d(x, k / k.sum(), mode="same", boundary="symm")
+
+
+def rel_err(a, b):
+    return np.linalg.norm(np.asarray(a) - b) / np.linalg.norm(b)
+
+
+def test_compile_count_sees_a_compilation():
+    import jax
+
+    with compile_count() as n:
+        jax.jit(lambda v: v * 3.0 + 1.0)(np.arange(7.0))
+    assert n.value >= 1
+    with compile_count() as n:
+        pass
+    assert n.value == 0
+
+
+def test_fit_gaussian_compiles_once_for_every_covariance_radius_steps_and_tol():
+    first = jaxconv.fit_gaussian(X, scipy_blur(X, COVS[0]), progress=False)
+    assert rel_err(first.covariance, COVS[0]) <= 1e-6
+    jaxconv.fit_gaussian(X, scipy_blur(X, COVS[2]), init=np.eye(2), progress=False)  # a start
+    runs = [
+        dict(cov=COVS[1], options={}),
+        dict(cov=COVS[2], options=dict(steps=40, tol=1e-12)),
+        dict(cov=COVS[1], options=dict(init=np.eye(2) * 1.5)),
+    ]
+    for run in runs:
+        with compile_count() as n:
+            res = jaxconv.fit_gaussian(X, scipy_blur(X, run["cov"]), progress=False,
+                                       **run["options"])  # fmt: skip
+        assert n.value == 0, n.events
+        assert rel_err(res.covariance, run["cov"]) <= 1e-6
+    assert res.radius != first.radius  # a new radius, and still no compilation
+
+
+def test_fit_gaussian_compiles_nothing_when_the_radius_grows_between_rounds():
+    cov = np.array([[6.0, -1.5], [-1.5, 3.0]])
+    jaxconv.fit_gaussian(X, scipy_blur(X, COVS[0]), progress=False)
+    with compile_count() as n:
+        res = jaxconv.fit_gaussian(X, scipy_blur(X, cov, 18), init=0.3 * np.eye(2),
+                                   progress=False)  # fmt: skip
+    assert n.value == 0, n.events
+    assert res.rounds >= 2 and res.truncation <= 1e-8
+    assert rel_err(res.covariance, cov) <= 1e-6
+
+
+def test_fit_gaussian_tiles_on_new_data_of_the_same_layout_compiles_nothing():
+    x = np.asarray(jaxconv.default_image())[:128, :128]
+    y1 = np.concatenate([scipy_blur(x[:, :64], COVS[0]), scipy_blur(x[:, 64:], COVS[1])], 1)
+    y2 = np.concatenate([scipy_blur(x[:, :64], COVS[2]), scipy_blur(x[:, 64:], COVS[0])], 1)
+    jaxconv.fit_gaussian_tiles(x, y1, tile=64, progress=False)
+    with compile_count() as n:
+        res = jaxconv.fit_gaussian_tiles(x, y2, tile=64, progress=False)
+    assert n.value == 0, n.events
+    for i in range(2):
+        assert rel_err(res.covariance[i, 0], COVS[2]) <= 1e-6
+        assert rel_err(res.covariance[i, 1], COVS[0]) <= 1e-6
+
+
+@pytest.mark.parametrize("optimizer", ["lm", "adam"])
+def test_fit_and_fit_batch_of_a_gaussian_blur_compile_nothing_on_new_data(optimizer):
+    model = jaxconv.GaussianBlur()
+    steps = None if optimizer == "lm" else 60
+    jaxconv.fit(model, X, scipy_blur(X, COVS[0]), optimizer=optimizer, steps=steps,
+                progress=False)  # fmt: skip
+    with compile_count() as n:
+        res = jaxconv.fit(model, X, scipy_blur(X, COVS[1]), optimizer=optimizer, steps=steps,
+                          progress=False)  # fmt: skip
+    assert n.value == 0, n.events
+    assert rel_err(res.params.covariance, COVS[1]) <= (1e-6 if optimizer == "lm" else 1e-2)
+
+    xs = np.stack([X, X[::-1]])
+    batch = [np.stack([scipy_blur(v, c) for v, c in zip(xs, pair, strict=True)])
+             for pair in (COVS[:2], COVS[1:])]  # fmt: skip
+    jaxconv.fit_batch(model, xs, batch[0], optimizer="lm", progress=False)
+    with compile_count() as n:
+        res = jaxconv.fit_batch(model, xs, batch[1], optimizer="lm", progress=False)
+    assert n.value == 0, n.events
+    for b in range(2):
+        assert rel_err(res.params.covariance[b], COVS[1 + b]) <= 1e-6
+
+
+def test_fit_of_a_free_kernel_compiles_nothing_on_new_data():
+    model = jaxconv.FreeKernel((3, 3))
+    jaxconv.fit(model, X, ndi.sobel(X, 0), optimizer="lm", progress=False)
+    with compile_count() as n:
+        res = jaxconv.fit(model, X, ndi.prewitt(X, 1), optimizer="lm", tol=1e-12, progress=False)
+    assert n.value == 0, n.events
+    np.testing.assert_allclose(res.params, [[1, 0, -1]] * 3, atol=1e-8)
