@@ -84,16 +84,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
 
     fig = jplot.images([photo, blurred], titles=["Original", "Convolved"])
-    run.savefig(fig, "photo_blur.png", dpi=70)
+    run.savefig(fig, "photo_blur.png")
     ax = jplot.kernel(kernel, title="30×30 kernel, multivariate_normal(0, Σ).pdf")
     run.savefig(ax.figure, "kernel.png")
     fig = jplot.images(
         [np.abs(blurred - blurred_ref)],
-        titles=["|jaxconv − scipy.signal.convolve2d|"],
+        titles=["|jaxconv − scipy convolve2d|"],
         cmap="magma",
+        colorbar=True,
     )
-    fig.axes[0].figure.colorbar(fig.axes[0].images[0], ax=fig.axes[0], shrink=0.6)
-    run.savefig(fig, "difference_vs_scipy.png", dpi=70)
+    run.savefig(fig, "difference_vs_scipy.png")
     return run.finish()
 
 

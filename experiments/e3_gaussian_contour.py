@@ -3,7 +3,8 @@
 The density of ``N(0, [[1, .5], [.5, 1]])`` on ``np.mgrid[-3:3:.01, -3:3:.01]`` (600×600 points),
 computed with ``jaxconv.gaussian_kernel(cov, grid=..., normalize=False)`` and compared with
 ``scipy.stats.multivariate_normal(...).pdf``; drawn with ``contourf`` exactly as the seed does,
-plus the same density as the 30×30 kernel of experiment 2 with its 1- and 2-σ ellipses.
+plus the same density as the 30×30 kernel of experiment 2 with its 1- and 2-σ ellipses. Both are
+drawn in ``jaxconv.plot``'s one orientation (rows, the grid's first coordinate, downwards).
 
 Run: ``python experiments/e3_gaussian_contour.py [--out DIR] [--seed S] [--quick]``.
 """
@@ -51,12 +52,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         mass_in_square=mass,
     )
 
-    fig, ax = plt.subplots()
-    ax.contourf(pdf, extent=(-3, 3, -3, 3))
-    ax.set_aspect("equal")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_title("jaxconv.gaussian_kernel(cov, grid=mgrid)")
+    # jaxconv.plot's orientation: the grid's first coordinate (row, y) downwards, as the kernel
+    # image below is shown; Σ's ellipses lie on the contours.
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    jplot.contour(pdf, np.stack([x, y]), ax=ax, title="jaxconv.gaussian_kernel(cov, grid=mgrid)")
+    for n_std in (1, 2):
+        jplot.covariance_ellipse(COV, ax=ax, n_std=n_std, edgecolor="w", linestyle="--")
+    ax.set(xlim=(-3, 3), ylim=(3, -3))
     run.savefig(fig, "gaussian_contour.png")
 
     kernel = jaxconv.gaussian_kernel(COV, grid=np.mgrid[-3:3:0.2, -3:3:0.2], normalize=False)

@@ -17,7 +17,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import matplotlib.pyplot as plt
 import numpy as np
 from _common import Run, enable_x64, parse_args
 from scipy import ndimage
@@ -59,16 +58,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         run.metrics[f"{op}_magnitude_max"] = scale
         maps[op] = {"∂/∂y (axis 0)": d0, "∂/∂x (axis 1)": d1, "magnitude": mag}
 
-    fig, axes = plt.subplots(2, 3, figsize=(12, 5.5))
-    for row, (op, panels) in zip(axes, maps.items(), strict=True):
-        for ax, (label, img) in zip(row, panels.items(), strict=True):
-            signed = label != "magnitude"
-            m = float(np.abs(img).max())
-            ax.imshow(img, cmap="RdBu_r" if signed else "gray", vmin=-m if signed else 0, vmax=m)
-            ax.set_title(f"{op.capitalize()} {label}")
-            ax.set_axis_off()
-    fig.tight_layout()
-    run.savefig(fig, "edges.png", dpi=55)
+    images = [img for panels in maps.values() for img in panels.values()]
+    titles = [f"{op.capitalize()} {label}" for op, panels in maps.items() for label in panels]
+    run.savefig(jplot.images(images, titles, ncols=3, colorbar=True), "edges.png")
 
     kernels = [jaxconv.sobel_kernel(axis=a) for a in (0, 1)]
     kernels += [jaxconv.prewitt_kernel(axis=a) for a in (0, 1)]

@@ -70,12 +70,6 @@ def _entries_covariance(result: Any) -> np.ndarray:
     return jac @ np.asarray(result.uncertainty.covariance) @ jac.T
 
 
-def _frames(n_steps: int, n_frames: int) -> np.ndarray:
-    """Frame indices into a history of ``n_steps + 1`` entries, denser early on."""
-    idx = np.unique(np.geomspace(1, n_steps + 1, n_frames).astype(int) - 1)
-    return np.union1d(idx, [0, n_steps])
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Runs the experiment; returns the results written to ``results.json``."""
     args = parse_args(NAME, __doc__, argv)
@@ -133,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         run.metrics[f"{name}_relative_error"] = s["relative_error"]
 
     # The animation: kernel, prediction, target, loss and ellipse converging.
-    frames = _frames(int(slow.steps), 8 if args.quick else 40)
+    frames = jplot.frame_steps(len(slow.history) - 1, 8 if args.quick else 48)
 
     @jax.jit  # one compile for all frames
     def frame(p):
@@ -143,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out = [frame(_at(slow.params_history, int(i))) for i in frames]
     kernels, preds, covs = (np.stack(v) for v in zip(*out, strict=True))
     gif = jplot.animate_fit(
-        kernels, preds, target, run.out / "learn_blur.gif", fps=6, dpi=60,
-        losses=slow.history[frames], covs=covs, true_cov=COV,
+        kernels, preds, target, run.out / "learn_blur.gif", fps=10, steps=frames,
+        losses=np.maximum(slow.history, 1e-32), covs=covs, true_cov=COV,
     )  # fmt: skip
     run.add_file(gif)
 

@@ -41,11 +41,6 @@ NOISE = 0.01
 OPERATORS = ("sobel", "prewitt")
 
 
-def _frames(n_steps: int, n_frames: int) -> np.ndarray:
-    idx = np.unique(np.geomspace(1, n_steps + 1, n_frames).astype(int) - 1)
-    return np.union1d(idx, [0, n_steps])
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Runs the experiment; returns the results written to ``results.json``."""
     args = parse_args(NAME, __doc__, argv)
@@ -140,11 +135,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     run.savefig(fig, "loss.png")
 
     adam, target = gif_fit
-    frames = _frames(int(adam.steps), 12 if args.quick else 40)
+    frames = jplot.frame_steps(len(adam.history) - 1, 12 if args.quick else 48)
     taps = np.asarray(adam.params_history)[frames]
     preds = [np.asarray(jaxconv.convolve(photo, k, mode="same", boundary="symm")) for k in taps]
-    gif = jplot.animate_fit(taps, preds, target, run.out / "learn_sobel.gif", fps=6, dpi=60,
-                            losses=adam.history[frames])  # fmt: skip
+    gif = jplot.animate_fit(taps, preds, target, run.out / "learn_sobel.gif", fps=10,
+                            steps=frames, losses=np.maximum(adam.history, 1e-32))  # fmt: skip
     run.add_file(gif)
     return run.finish()
 

@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for ax in fig.axes:
         ax.set(xlabel="", ylabel="", xticks=[], yticks=[])
     fig.suptitle("first-layer 3×3 filters, before (top) and after (bottom) training", y=1.02)
-    run.savefig(fig, "filters_before_after.png", dpi=70)
+    run.savefig(fig, "filters_before_after.png")
 
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.5))
     jplot.loss_curve(history["train_loss"], ax=ax0)
@@ -188,8 +188,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     maps = np.asarray(jax.nn.relu(conv_layer(sample[:, None], params["w1"], params["b1"]))[0])
     fig = jplot.images([np.asarray(sample[0]), *maps], ncols=c1 + 1, cmap="gray",
                        titles=["input", *[f"filter {i}" for i in range(c1)]])  # fmt: skip
-    fig.set_size_inches(2 * (c1 + 1), 2.4)
-    run.savefig(fig, "feature_maps.png", dpi=70)
+    run.savefig(fig, "feature_maps.png")
     return run.finish()
 
 

@@ -473,7 +473,7 @@ def images(
         ax.set_axis_off()
         if bars[i]:
             cax = fig.add_axes(((left + pw + 8) / fw, bottom / fh, 12 / fw, ph / fh))
-            fig.colorbar(im, cax=cax)
+            fig.colorbar(im, cax=cax, format="{x:.3g}")  # no offset text (over the title)
     return fig
 
 
