@@ -250,17 +250,21 @@ def compact(obj: Any, digits: int = 4) -> Any:
     return obj
 
 
-def write_json(path: Path, payload: dict[str, Any], argv: Sequence[str] | None = None) -> None:
+def write_json(
+    path: Path, payload: dict[str, Any], argv: Sequence[str] | None = None, complete: bool = True
+) -> None:
     """Writes `payload` (medians and ratios, 4 significant digits) to `path`, atomically.
 
     The command that produced it (`argv`: the script's arguments, default ``sys.argv[1:]``) and
-    the date are recorded, for the tables that cite it.
+    the date are recorded, for the tables that cite it. Scripts also write after each case with
+    ``complete=False``, so that a run stopped by a time limit keeps what it measured.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     payload["machine"]["loadavg_end"] = list(os.getloadavg())
     args = sys.argv[1:] if argv is None else argv
     payload["command"] = shlex.join(["python", f"benchmarks/{payload['benchmark']}.py", *args])
     payload["date_utc"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    payload["complete"] = complete
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(compact(payload), indent=1, ensure_ascii=False, default=float) + "\n")
     tmp.replace(path)

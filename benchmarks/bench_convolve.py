@@ -280,16 +280,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     host = _bench.machine()
     found, missing = _bench.optional_peers()
     print(f"jaxconv {jaxconv.__version__}, jax {jax.__version__}, {jax.devices()[0]}")
-    cases = []
-    for n in args.sizes:
-        for name, k in ks.items():
-            if min(k.shape) > n:
-                continue
-            case = run_case(n, name, k, args, rng, found.get("cv2"))
-            case["targets"] = targets(case)
-            print_case(case)
-            cases.append(case)
-    print_summary(cases)
+    cases: list[dict] = []
     payload = {
         "benchmark": "bench_convolve",
         "config": {
@@ -306,6 +297,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "missing_peers": missing,
         "cases": cases,
     }
+    for n in args.sizes:
+        for name, k in ks.items():
+            if min(k.shape) > n:
+                continue
+            case = run_case(n, name, k, args, rng, found.get("cv2"))
+            case["targets"] = targets(case)
+            print_case(case)
+            cases.append(case)
+            if args.out is not None:
+                _bench.write_json(args.out, payload, argv, complete=False)
+    print_summary(cases)
     if args.out is not None:
         _bench.write_json(args.out, payload, argv)
     return payload

@@ -146,8 +146,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     host = _bench.machine()
     found, missing = _bench.optional_peers()
     print(f"jaxconv {jaxconv.__version__}, jax {jax.__version__}, {jax.devices()[0]}")
-    results = [rec for n in args.sizes for rec in run_size(n, args, rng, found.get("cv2"))]
-    print_results(results)
+    results: list[dict] = []
     payload = {
         "benchmark": "bench_filters",
         "config": {
@@ -164,6 +163,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "missing_peers": missing,
         "results": results,
     }
+    for n in args.sizes:
+        results += run_size(n, args, rng, found.get("cv2"))
+        if args.out is not None:
+            _bench.write_json(args.out, payload, argv, complete=False)
+    print_results(results)
     if args.out is not None:
         _bench.write_json(args.out, payload, argv)
     return payload

@@ -304,12 +304,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     host = _bench.machine()
     print(f"jaxconv {jaxconv.__version__}, jax {jax.__version__}, {jax.devices()[0]}")
-    results = {}
-    if "single" in args.problems:
-        results["single"] = bench_single(args.size, args)
-    if "batch" in args.problems:
-        results["batch"] = bench_batch(args.tiles, 64, args, rng)
-    print_results(results)
+    results: dict[str, dict] = {}
     payload = {
         "benchmark": "bench_fit",
         "config": {
@@ -325,6 +320,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "machine": host,
         "results": results,
     }
+    for problem in args.problems:
+        if problem == "single":
+            results["single"] = bench_single(args.size, args)
+        else:
+            results["batch"] = bench_batch(args.tiles, 64, args, rng)
+        if args.out is not None:
+            _bench.write_json(args.out, payload, argv, complete=False)
+    print_results(results)
     if args.out is not None:
         _bench.write_json(args.out, payload, argv)
     return payload

@@ -370,13 +370,15 @@ BLOCKS: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any], str], str]]] 
 
 
 def load(name: str, results: Path = RESULTS) -> dict[str, Any] | None:
-    """A committed result, or None; a --quick run is refused (its numbers mean nothing)."""
+    """A committed result, or None; a --quick or stopped run is refused."""
     path = results / f"{name}.json"
     if not path.is_file():
         return None
     payload = json.loads(path.read_text())
     if payload["config"].get("quick"):
         raise ValueError(f"tables: `{path}` is a --quick run; got config {payload['config']}.")
+    if not payload.get("complete"):
+        raise ValueError(f"tables: `{path}` is from a run that did not finish; got complete=False.")
     return payload
 
 

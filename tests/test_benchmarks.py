@@ -50,6 +50,7 @@ def filters():
 def test_bench_convolve_quick(conv):
     assert conv["machine"]["cpu_count"] and conv["versions"]["jax"]
     assert conv["command"].startswith("python benchmarks/bench_convolve.py --quick")
+    assert conv["complete"] is True
     assert {c["kernel"] for c in conv["cases"]} == {"3x3", "7x7", "gauss30x30"}
     for case in conv["cases"]:
         entries = case["entries"]
@@ -137,6 +138,18 @@ def test_device_check_without_a_gpu_says_so(tmp_path):
     assert summary["status"] == "no-gpu" and summary["stages"] == {}
 
 
+def test_device_check_skips_stages_once_the_budget_is_spent(tmp_path):
+    proc, summary = _device_check(tmp_path, "--device", "cpu", "--quick", "--budget-s", "5")
+    assert proc.returncode == 1 and summary["status"] == "failures"
+    assert set(summary["failed_stages"]) == {
+        "tests",
+        "bench_convolve",
+        "bench_filters",
+        "bench_fit",
+    }
+    assert all("budget spent" in s["skipped"] for s in summary["stages"].values())
+
+
 def test_device_check_writes_to_OUT(tmp_path, monkeypatch):
     import device_check
 
@@ -197,6 +210,15 @@ def test_tables_refuse_quick_results(tmp_path, conv):
 
     (tmp_path / "bench_convolve.json").write_text(json.dumps(conv))
     with pytest.raises(ValueError, match=r"tables: `.*bench_convolve.json` is a --quick run"):
+        tables.load("bench_convolve", tmp_path)
+
+
+def test_tables_refuse_unfinished_results(tmp_path, conv):
+    import tables
+
+    stopped = {**conv, "config": {**conv["config"], "quick": False}, "complete": False}
+    (tmp_path / "bench_convolve.json").write_text(json.dumps(stopped))
+    with pytest.raises(ValueError, match="is from a run that did not finish; got complete=False"):
         tables.load("bench_convolve", tmp_path)
 
 
