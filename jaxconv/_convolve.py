@@ -372,12 +372,14 @@ def convolve(
     Args:
       in1: signal, shape ``(..., *spatial)``.
       in2: kernel with the same number of dimensions as `in1` (every axis is convolved, as in
-        scipy), or fewer: then it acts on the trailing axes and `in1`'s leading axes are a batch.
-        With `axes`, `in2` may also have exactly one dimension per axis in `axes`. Axes that are
+        scipy), or fewer: then it acts on the trailing axes and `in1`'s leading axes are a batch
+        (a 0-d `in2` convolves no axis: the result is the product). With `axes`, `in2` may also
+        have exactly one dimension per axis in `axes`, in increasing axis order. Axes that are
         not convolved broadcast (each pair equal, or one of them 1).
       mode: ``"full"`` (every overlap), ``"same"`` (shape of `in1`, centred as scipy does:
-        the full output from index ``(m - 1) // 2``) or ``"valid"`` (no extension needed; the
-        larger input plays the signal, as in scipy).
+        the full output from index ``(m - 1) // 2``; on a batch axis where `in1` has length 1 and
+        `in2` length k, the result of kernel ``(k - 1) // 2``, as scipy's ``fftconvolve``) or
+        ``"valid"`` (no extension needed; the larger input plays the signal, as in scipy).
       method: ``"auto"`` (cost model, see :func:`choose_method`), ``"direct"`` (XLA
         convolution), ``"shift"`` (fused shift-and-add), ``"separable"`` (1-D passes over a
         concrete low-rank kernel), ``"fft"`` or ``"oa"`` (overlap-save FFT blocks).
@@ -385,16 +387,19 @@ def convolve(
       boundary: extension of `in1`: ``"fill"``/``"constant"`` (with `fillvalue`), ``"wrap"``,
         ``"symm"``/``"reflect"`` (half-sample symmetric), ``"mirror"`` (whole-sample),
         ``"nearest"``/``"edge"``; or one name per convolved axis.
-      fillvalue: value outside `in1` for the constant boundary (may be traced).
+      fillvalue: value outside `in1` for the constant boundary (a scalar; may be traced;
+        complex only when the result is complex, as in scipy).
       precision: matmul/convolution precision for the ``direct`` method; defaults to
         ``"highest"`` so results agree with scipy on GPUs too (no TF32).
 
     Returns:
       The convolution; ints and bools are promoted to float, float16/bfloat16 are computed in
-      float32 and returned in their own dtype.
+      float32 and returned in their own dtype. An empty input gives an empty result (the mode's
+      shape, length 0 along the empty axes; scipy's ``fftconvolve`` returns shape ``(0,)``).
 
     Raises:
-      ValueError: on an unknown option, incompatible shapes or empty inputs.
+      ValueError: on an unknown option, incompatible shapes or a complex `fillvalue` for real
+        inputs.
       TypeError: on a non-numeric input or a traced static option.
 
     Examples:

@@ -44,10 +44,8 @@ def as_input(x: Any, fn: str, output: Any = None) -> jax.Array:
         x = jnp.asarray(x)
     except TypeError as err:
         raise TypeError(f"{fn}: `input` must be an array of numbers; got {type(x)}.") from err
-    if x.ndim == 0 or x.size == 0:
-        raise ValueError(
-            f"{fn}: `input` must be a non-empty array with >= 1 dimension; got shape {x.shape}."
-        )
+    if x.ndim == 0:
+        raise ValueError(f"{fn}: `input` must have >= 1 dimension; got shape {x.shape}.")
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(jnp.result_type(float))
     dtype = output_dtype(output, x, fn)
@@ -183,6 +181,8 @@ def execute(x, terms, cval, combine="first", method="auto", precision=None, *, o
     """
     dtype = output_dtype(output, x, fn)
     check_fillvalue(fn, "cval", cval, x.dtype)
+    if x.size == 0:  # an empty result, as scipy's
+        return jnp.zeros(x.shape, x.dtype if dtype is None else dtype)
     plan = tuple(tuple((tuple(a), tuple(m), tuple(o)) for _, a, m, o in t) for t in terms)
     weights = tuple(tuple(jnp.asarray(k) for k, *_ in t) for t in terms)
     options = dict(plan=plan, combine=combine, method=method, precision=precision)

@@ -165,7 +165,7 @@ def test_edge_filters_vanish_on_constant_images():
         (lambda: jaxconv.prewitt(IMAGE, mode="symm"), ValueError, "`mode` must be one of"),
         (lambda: jaxconv.scharr(IMAGE, mode=("wrap",)), ValueError, "`mode`"),
         (lambda: jaxconv.edge_magnitude(IMAGE, "roberts"), ValueError, "`operator`"),
-        (lambda: jaxconv.laplace(np.zeros(())), ValueError, "non-empty array"),
+        (lambda: jaxconv.laplace(np.zeros(())), ValueError, r"`input` must have >= 1 dimension"),
         (lambda: jaxconv.laplace(IMAGE, axes=(0, 0)), ValueError, "distinct"),
     ],
 )

@@ -349,6 +349,14 @@ def test_output_dtype_matches_scipy(case):
         _close(ours(xc, np.complex64), ref(xc, np.complex64), 1e-6)
 
 
+def test_filters_of_empty_inputs():
+    x = np.zeros((0, 5))
+    for name, ours, ref in _output_cases():
+        for dtype in (None, np.float32):
+            out, expected = ours(x, dtype), ref(x, dtype)
+            assert out.shape == expected.shape and out.dtype == expected.dtype, name
+
+
 def test_output_float64_from_float32_computes_in_float64():
     x = np.random.default_rng(10).normal(size=(16, 16)).astype(np.float32)
     out = jaxconv.gaussian_filter(x, 2.0, output=np.float64)
