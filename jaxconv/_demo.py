@@ -385,7 +385,8 @@ def run_demo(
         stages: run only these stages (names as in ``results.json``); default all.
 
     Returns:
-        The content of ``results.json``.
+        The content of ``results.json``; its ``figures`` give each figure's size in pixels, dpi,
+        frame count, bytes, smallest text (pixels) and fewest figure pixels per image pixel.
     """
     matplotlib.use("Agg")
     out = Path(os.fspath(out))
