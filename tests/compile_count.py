@@ -1,8 +1,9 @@
 """Counting XLA compilations: ``with compile_count() as n: ...; assert n.value == 0``.
 
 JAX reports every backend compilation to ``jax.monitoring`` as a duration event whose name
-contains ``backend_compile`` (a hit in the persistent compilation cache reports none); the
-listener counts them, and unregisters itself at the end of the block.
+contains ``backend_compile``; the listener counts them, and unregisters itself at the end of the
+block. (With the persistent compilation cache on, a program loaded from it is reported too:
+count ``/jax/compilation_cache/cache_misses`` events there instead.)
 """
 
 import contextlib

@@ -5,6 +5,10 @@ a new covariance (hence a new kernel radius), new `steps` or `tol`, must not run
 compilation. Correctness references are the true covariances the targets were made with.
 """
 
+import subprocess
+import sys
+
+import jax
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -13,6 +17,7 @@ import scipy.stats
 from compile_count import compile_count
 
 import jaxconv
+from jaxconv._compile_cache import cache_folder, enable_compilation_cache
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
 COVS = [
@@ -33,8 +38,6 @@ def rel_err(a, b):
 
 
 def test_compile_count_sees_a_compilation():
-    import jax
-
     with compile_count() as n:
         jax.jit(lambda v: v * 3.0 + 1.0)(np.arange(7.0))
     assert n.value >= 1
@@ -115,3 +118,54 @@ def test_fit_of_a_free_kernel_compiles_nothing_on_new_data():
         res = jaxconv.fit(model, X, ndi.prewitt(X, 1), optimizer="lm", tol=1e-12, progress=False)
     assert n.value == 0, n.events
     np.testing.assert_allclose(res.params, [[1, 0, -1]] * 3, atol=1e-8)
+
+
+# --- the persistent compilation cache ------------------------------------------------------------
+_SCRIPT = """
+import sys, collections
+import jax
+import numpy as np
+from jaxconv._compile_cache import enable_compilation_cache
+events = collections.Counter()
+jax.monitoring.register_event_listener(lambda name, **kw: events.update([name]))
+print(enable_compilation_cache(sys.argv[1]))
+jax.config.update("jax_enable_x64", True)
+import jaxconv
+x = np.asarray(jaxconv.default_image())[:48, :48]
+y = np.asarray(jaxconv.gaussian_filter(x, 1.3))
+res = jaxconv.fit_gaussian(x, y, progress=False)
+print(float(res.covariance[0, 0]))
+print(events["/jax/compilation_cache/cache_misses"], events["/jax/compilation_cache/cache_hits"])
+"""
+
+
+def test_a_fresh_process_with_the_cache_warm_compiles_nothing(tmp_path):
+    folder = tmp_path / "xla"
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", _SCRIPT, str(folder)], capture_output=True,
+                             text=True, check=True, timeout=600)  # fmt: skip
+        path, var, counts = out.stdout.split("\n")[:3]
+        runs.append([int(v) for v in counts.split()])
+        assert path == str(folder) and float(var) == pytest.approx(
+            1.69, rel=1e-3
+        )  # scipy-style taps
+    (miss1, hit1), (miss2, hit2) = runs
+    assert miss1 >= 3 and hit1 == 0  # the fit's programs compiled and written
+    assert miss2 == 0 and hit2 == miss1  # all read back: nothing compiled
+    assert any(folder.iterdir())
+
+
+def test_compilation_cache_folder_and_errors(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAXCONV_CACHE_DIR", "off")
+    assert cache_folder() is None
+    if not jax.config.jax_compilation_cache_dir:  # else a configured folder is kept
+        assert enable_compilation_cache() is None  # and JAX's settings are not touched
+    monkeypatch.setenv("JAXCONV_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_folder() == tmp_path / "c"
+    monkeypatch.delenv("JAXCONV_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_folder() == tmp_path / "jaxconv" / "xla"
+    with pytest.raises(TypeError, match=r"enable_compilation_cache: `path` must be a path or "
+                       r"None; got int"):  # fmt: skip
+        enable_compilation_cache(3)

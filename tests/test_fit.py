@@ -13,6 +13,8 @@ import scipy.stats
 from jax.test_util import check_grads
 
 import jaxconv
+from jaxconv import _fit_step
+from jaxconv._forward import convolve_circular
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
 SEED_COV = np.array([[1.0, 0.5], [0.5, 1.0]])
@@ -98,11 +100,40 @@ def test_loss_gradient_of_a_gaussian_blur_matches_finite_differences():
     # differences (jax.test_util.check_grads), in float64.
     x, y = X[:24, :24], scipy_blur(X[:24, :24], SEED_COV, 4)
     model = jaxconv.GaussianBlur(radius=4, shift=True, gain=True)
-    cfg = jaxconv._fit_step.Config(model, "grad", None, "mse", (4, 4), "symm", "auto", 1, False)
-    settings = jaxconv._fit_step.Settings(steps=1, tol=0.0)
+    cfg = _fit_step.Config(model, "grad", None, "mse", (4, 4), "symm", "auto", 1, False)
+    settings = _fit_step.Settings(steps=1, tol=0.0)
     p = model.params_from(np.array([[1.2, 0.3], [0.3, 0.8]]), gain=0.9, mean=[0.1, -0.2])
-    loss = jax.jit(lambda p: jaxconv._fit_step.loss_value(cfg, settings, p, x, y))
+    loss = jax.jit(lambda p: _fit_step.loss_value(cfg, settings, p, x, y))
     check_grads(loss, (p,), order=1, modes=("rev",))
+
+
+@pytest.mark.parametrize("discretization", ["sample", "scipy"])
+def test_a_gaussian_kernel_larger_than_its_radius_is_the_kernel_of_that_radius(discretization):
+    # A fit's kernel has a static size per image shape; taps beyond the (traced) radius are zero
+    # and the rest renormalised: the kernel of that radius, as scipy builds it.
+    cov = np.array([[1.1, 0.3], [0.3, 0.7]]) if discretization == "sample" else np.diag([1.1, 0.7])
+    model = jaxconv.GaussianBlur(discretization=discretization, radius=(3, 2), size=(9, 7))
+    k = jax.jit(lambda r, p: model.bind(r).kernel(p))(np.array([3, 2]), model.params_from(cov))
+    assert k.shape == (19, 15)
+    if discretization == "sample":
+        grid = np.stack(np.mgrid[-3:4, -2:3], -1)
+        ref = scipy.stats.multivariate_normal([0.0, 0.0], cov).pdf(grid)
+    else:  # scipy.ndimage's taps: the impulse response of gaussian_filter1d, per axis
+        taps = [ndi.gaussian_filter1d(np.eye(1, 2 * r + 1, r)[0], np.sqrt(v), radius=r)
+                for r, v in ((3, 1.1), (2, 0.7))]  # fmt: skip
+        ref = np.outer(*taps)
+    np.testing.assert_allclose(k[6:13, 5:10], ref / ref.sum(), rtol=1e-12, atol=1e-15)
+    outside = np.asarray(k).copy()
+    outside[6:13, 5:10] = 0.0
+    assert not outside.any()
+
+
+def test_convolve_circular_matches_scipy_wrap():
+    x = X[:20, :17]
+    k = np.random.default_rng(0).random((2, 7, 9))
+    out = convolve_circular(x, k)
+    for i in range(2):
+        np.testing.assert_allclose(out[i], ndi.convolve(x, k[i], mode="wrap"), rtol=1e-12)
 
 
 # --- free-form kernels and edge filters ---------------------------------------------------------
@@ -348,6 +379,10 @@ def _bad_prediction():
          r"GaussianBlur: discretization='scipy' has no shift"),
         (lambda: jaxconv.GaussianBlur(radius=(1, 2, 3)), ValueError,
          r"GaussianBlur: `radius` must be a non-negative int or one per axis; got \(1, 2, 3\)"),
+        (lambda: jaxconv.GaussianBlur(radius=3, size=-1), ValueError,
+         r"GaussianBlur: `size` must be a non-negative int or one per axis; got -1"),
+        (lambda: jaxconv.GaussianBlur(radius=(3, 5), size=4), ValueError,
+         r"GaussianBlur: `size` must be at least `radius` \(3, 5\); got \(4, 4\)"),
         (lambda: jaxconv.GaussianBlur([[1.0, 2.0], [2.0, 1.0]]), ValueError,
          r"Gaussian.from_covariance: `cov` must be positive definite"),
         (lambda: jaxconv.FreeKernel((3, 0)), ValueError,
