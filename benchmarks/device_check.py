@@ -69,8 +69,9 @@ MIN_STAGE_S = 10.0
 PROBE = r"""
 import importlib.metadata as md, json, platform, shutil, subprocess, sys
 out = {"python": platform.python_version(), "executable": sys.executable, "packages": {}}
-for pkg in ("jaxconv", "jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda12-pjrt", "numpy", "scipy",
-            "opencv-python-headless", "optax", "pytest", "hypothesis"):
+for pkg in ("jaxconv", "jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda12-pjrt",
+            "jax-cuda13-plugin", "jax-cuda13-pjrt", "numpy", "scipy", "opencv-python-headless",
+            "optax", "pytest", "hypothesis"):
     try:
         out["packages"][pkg] = md.version(pkg)
     except md.PackageNotFoundError:
@@ -217,10 +218,11 @@ def no_gpu_message(info: dict[str, Any]) -> str:
     reason = info.get("gpu", {}).get("error") or info.get("error", "jax did not start")
     return (
         f"NO GPU: jax.devices('gpu') failed in {info.get('executable', '?')}: {reason}\n"
-        f"  jax {packages.get('jax')}, jaxlib {packages.get('jaxlib')}, jax-cuda12-plugin "
-        f"{packages.get('jax-cuda12-plugin')}; nvidia-smi: {info.get('nvidia_smi', 'not found')}\n"
-        "  Install CUDA JAX into that environment (pip install -U 'jax[cuda12]'), or point "
-        "--python/--venv at one that has it, or run with --device cpu."
+        f"  jax {packages.get('jax')}, jaxlib {packages.get('jaxlib')}, CUDA plugins "
+        f"{packages.get('jax-cuda12-plugin')} (12), {packages.get('jax-cuda13-plugin')} (13); "
+        f"nvidia-smi: {info.get('nvidia_smi', 'not found')}\n"
+        "  Install CUDA JAX into that environment (pip install -U 'jax[cuda12]', or "
+        "'jax[cuda13]'), or point --python/--venv at one that has it, or run with --device cpu."
     )
 
 
