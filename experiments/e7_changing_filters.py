@@ -5,11 +5,12 @@ them shows what the network has learnt. This trains a two-layer CNN on scikit-le
 handwritten digits (``sklearn.datasets.load_digits``: 1797 images, shipped inside the package, no
 download) and shows its first-layer filters before and after training.
 
-A convolution layer is a sum over input channels of 2-D convolutions. With jaxconv's
-broadcasting over non-convolved axes, one call does all of them:
-``convolve(x[:, None], w[None], mode="same", axes=(-2, -1)).sum(2)`` turns ``x: (B, C_in, H, W)``
-and ``w: (C_out, C_in, k, k)`` into ``(B, C_out, H, W)``. The layer is checked against a loop of
-``scipy.signal.convolve2d``.
+A convolution layer is a sum over input channels of 2-D convolutions. With jaxconv's batch axes
+(the non-convolved axes), one call does all of them: ``convolve(xb, w[None], mode="same",
+axes=(-2, -1)).sum(2)``, with ``xb`` the images ``x: (B, C_in, H, W)`` broadcast to
+``(B, C_out, C_in, H, W)``, and ``w: (C_out, C_in, k, k)``, gives ``(B, C_out, H, W)``. (In
+``"same"`` mode the output has `in1`'s shape, as in scipy, so the images carry the full batch
+shape.) The layer is checked against a loop of ``scipy.signal.convolve2d``.
 
 Run: ``python experiments/e7_changing_filters.py [--out DIR] [--seed S] [--quick]``.
 """
@@ -43,7 +44,8 @@ DTYPE = jnp.float32  # a CNN needs no float64
 
 def conv_layer(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
     """``(B, C_in, H, W) ⊛ (C_out, C_in, k, k) -> (B, C_out, H, W)``: a sum over input channels."""
-    y = jaxconv.convolve(x[:, None], w[None], mode="same", axes=(-2, -1))
+    xb = jnp.broadcast_to(x[:, None], (x.shape[0], w.shape[0], *x.shape[1:]))
+    y = jaxconv.convolve(xb, w[None], mode="same", axes=(-2, -1))
     return y.sum(axis=2) + b[:, None, None]
 
 
