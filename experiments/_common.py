@@ -31,6 +31,8 @@ import jaxconv
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+import jaxconv.plot as jplot
+
 _PACKAGES = ("jaxconv", "jax", "jaxlib", "numpy", "optax", "scipy", "matplotlib", "scikit-learn")
 
 
@@ -112,7 +114,7 @@ class Run:
         pixel for pixel at that dpi, so saving at another dpi would shrink text and images.
         """
         path = self.out / filename
-        fig.savefig(path, bbox_inches="tight")
+        jplot.save_figure(fig, path, bbox_inches="tight")
         plt.close(fig)
         self.files.append(filename)
         return path

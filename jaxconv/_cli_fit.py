@@ -264,7 +264,7 @@ def _figure(model: str, res: Any, truth: dict[str, Any], path: Path) -> None:
     elif "kernel" in truth:
         jplot.kernel(truth["kernel"], ax=axes[2], title="true kernel")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    jplot.save_figure(fig, path)
     plt.close(fig)
 
 

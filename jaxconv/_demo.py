@@ -49,7 +49,7 @@ class _Context:
         import jaxconv.plot as jplot
 
         stats = jplot._legibility(fig)
-        fig.savefig(self.out / name, bbox_inches="tight")
+        jplot.save_figure(fig, self.out / name, bbox_inches="tight")
         plt.close(fig)
         self._record(name, what, fig.dpi, stats)
 

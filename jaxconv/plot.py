@@ -40,7 +40,7 @@ from matplotlib.patches import Ellipse, PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.text import Text
 
-from jaxconv._io import _write_atomic
+from jaxconv._io import _write_atomic, atomic_path
 
 __all__ = [
     "DPI",
@@ -54,6 +54,7 @@ __all__ = [
     "images",
     "kernel",
     "loss_curve",
+    "save_figure",
     "save_gif",
 ]
 
@@ -688,6 +689,26 @@ def _legibility(fig: Figure) -> dict[str, float | None]:
         "min_text_px": min(t.get_fontsize() for t in texts) * fig.dpi / 72 if texts else None,
         "min_image_scale": min(scales) if scales else None,
     }
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Saves ``fig`` with ``fig.savefig`` atomically: readers never see a half-written file.
+
+    The figure is written to a temporary file next to `path` (same suffix, so matplotlib picks the
+    format from it) and renamed over `path`; an interrupted save leaves `path` as it was. At the
+    figure's own dpi by default, which keeps :func:`images`' pixel-for-pixel layout.
+
+    Args:
+        fig: the figure.
+        path: output file (``.png``, ``.pdf``, ``.svg``, ...).
+        **kwargs: passed to ``fig.savefig`` (e.g. ``bbox_inches="tight"``).
+
+    Returns:
+        ``path`` as a ``pathlib.Path``.
+    """
+    with atomic_path(path, fn="save_figure", arg="path") as tmp:
+        fig.savefig(tmp, **kwargs)
+    return Path(path)
 
 
 def save_gif(

@@ -616,3 +616,27 @@ def test_animate_fit_signed_target_gets_a_centred_colour_bar():
         assert im.get_clim() == ((-m, m) if bar else (tgt.min(), tgt.max()))
         assert (im.colorbar is not None) == bar
         assert jplot._legibility(fig)["min_image_scale"] >= 1.0 - 1e-9
+
+
+def test_save_figure_is_atomic_and_writes_through_a_link(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    target = tmp_path / "real.png"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.png"
+    link.symlink_to(target)
+    assert jplot.save_figure(fig, link) == link
+    assert link.is_symlink() and target.read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.png", "real.png"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    fig.savefig = broken  # an interrupted save leaves the old file and no temporary file
+    with pytest.raises(RuntimeError, match="interrupted"):
+        jplot.save_figure(fig, target)
+    assert target.read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.png", "real.png"]
+    with pytest.raises(ValueError, match=r"save_figure: `path` must be a regular file"):
+        jplot.save_figure(fig, tmp_path)
+    plt.close(fig)
