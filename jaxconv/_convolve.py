@@ -628,6 +628,8 @@ def choose_method(
         in1, in2 = in2, in1
     if not axes or in1.size == 0 or in2.size == 0:
         return "direct"  # nothing to convolve: a product, or an empty result
+    if mode == "same":
+        in2 = _same_batch(in1, in2, axes)
     m = [in2.shape[a] for a in axes]
     extra = {"full": [2 * (k - 1) for k in m], "same": [k - 1 for k in m], "valid": [0] * len(m)}
     n = [in1.shape[a] + e for a, e in zip(axes, extra[mode], strict=True)]
