@@ -39,7 +39,7 @@ from jax import lax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxconv import _boundary, _convolve
+from jaxconv import _boundary, _convolve, _filters
 from jaxconv._plan import Op, Plan
 
 
@@ -200,17 +200,6 @@ def assemble(out: jax.Array, w: Window, n_out: int) -> jax.Array:
     return lax.slice_in_dim(out, 0, n_out, axis=a)
 
 
-def combine(outs: list[jax.Array], how: str) -> jax.Array:
-    """Combines the terms of a plan as ``_filters._run`` does."""
-    if how == "first":
-        return outs[0]
-    if how == "sum":
-        return sum(outs[1:], outs[0])
-    sq = sum(jnp.real(o * jnp.conj(o)) for o in outs)
-    pos = sq > 0  # double `where`: the gradient at a zero magnitude is 0, not NaN
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, sq, 1.0)), 0.0)
-
-
 # --- execution -----------------------------------------------------------------------------------
 class _Const:
     """A concrete kernel as a static (hashable) jit argument, so it stays concrete in the trace.
@@ -308,7 +297,7 @@ def _execute_jit(x, dynamic, fill, *, static: _Static):
                     precision=static.precision,
                 )
             outs.append(y)
-        return combine(outs, static.combine)
+        return _filters.combine_terms(outs, static.combine)
 
     spec = P(*static.spec)
     # check_vma=False: the engine's own primitive (``_methods._valid_p``) does not propagate the

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
 from jaxconv import _boundary, _convolve, _edges, _filters, _gaussian_filters
 
@@ -64,11 +65,19 @@ def _capture_correlate(original, x, k, axes, pads, boundaries, fillvalue, method
     raise _Captured(plan)
 
 
-def _capture_run(original, x, weights, cval, *, plan, combine, method, precision):
+def _capture_run(original, x, weights, cval, *, plan, combine, method, precision, output=None):
     """Stands in for ``_filters._run``, the executor of every ndimage-style filter."""
     if not _CAPTURING.get():
         return original(
-            x, weights, cval, plan=plan, combine=combine, method=method, precision=precision
+            x, weights, cval, plan=plan, combine=combine, method=method, precision=precision,
+            output=output,
+        )  # fmt: skip
+    if output is not None and np.dtype(output).kind not in "fc":
+        # scipy.ndimage truncates every 1-D pass to an integer `output`; the distributed and
+        # tiled executors only cast the final result, which would differ, so they refuse.
+        raise NotImplementedError(
+            f"`output` must be a float or complex dtype for the sharded and tiled filters; got "
+            f"{np.dtype(output)}. Filter with output=None and cast the result."
         )
     terms = []
     for term, term_w in zip(plan, weights, strict=True):
@@ -82,7 +91,8 @@ def _capture_run(original, x, weights, cval, *, plan, combine, method, precision
             bounds = _boundary.canonical_boundaries(modes, len(axes), "filter")
             ops.append(Op(w, tuple(axes), pads, bounds))
         terms.append(tuple(ops))
-    raise _Captured(Plan(x, tuple(terms), cval, combine, method, precision, x.dtype))
+    out_dtype = x.dtype if output is None else np.dtype(output)
+    raise _Captured(Plan(x, tuple(terms), cval, combine, method, precision, out_dtype))
 
 
 @contextlib.contextmanager

@@ -121,3 +121,25 @@ def test_errors_name_the_bad_layout():
         sh.sobel(x, mesh=ONE, spec=P("d", "d"))
     with pytest.raises(ValueError, match=r"^sobel: `axis`"):  # the twin's own checks
         sh.sobel(x, 5)
+
+
+@pytest.mark.parametrize("output", [np.float32, np.float64])
+def test_output_dtype_like_ndimage(output):
+    x = np.random.default_rng(3).random((40, 48))
+    got = sh.gaussian_filter(x, 1.5, output=output)
+    assert got.dtype == np.dtype(output)
+    tol = 1e-6 if output is np.float32 else 1e-14
+    np.testing.assert_allclose(got, ndi.gaussian_filter(x, 1.5, output=output), atol=tol)
+
+
+def test_integer_output_is_refused_with_a_reason():
+    with pytest.raises(NotImplementedError, match=r"`output` must be a float or complex dtype"):
+        sh.gaussian_filter(np.ones((16, 16)), 1.0, output=np.int32)
+
+
+def test_complex_gradient_magnitude_like_ndimage():
+    rng = np.random.default_rng(4)
+    x = rng.random((32, 40)) + 1j * rng.random((32, 40))
+    got = sh.gaussian_gradient_magnitude(x, 1.0)
+    assert np.iscomplexobj(got)
+    np.testing.assert_allclose(got, ndi.gaussian_gradient_magnitude(x, 1.0), atol=1e-13)
