@@ -29,7 +29,6 @@ import numpy as np
 from jaxconv._fit import FitResult, fit, fit_batch
 from jaxconv._fit_step import each_pair, pair_group
 from jaxconv._forward import check_data
-from jaxconv._gaussian import truncation
 from jaxconv._models import GaussianBlur
 from jaxconv._spectral import radius_for
 
@@ -131,7 +130,7 @@ def _combine(results: list, model: GaussianBlur, extra: dict) -> GaussianFitResu
         fields["steps"] = sum(r.steps for r in results)
         fields["compile_time"] = sum(r.compile_time for r in results)
         fields["wall_time"] = sum(r.wall_time for r in results)
-    trunc = _truncation(last.derived["covariance"], last.derived.get("mean"), last.model.radius)
+    trunc = np.asarray(last.diagnostics["truncation"])
     # The model of the final radius as a kernel of that radius (the fit's kernel was larger,
     # zero beyond it).
     fields["model"] = dataclasses.replace(last.model, size=None)
@@ -139,29 +138,10 @@ def _combine(results: list, model: GaussianBlur, extra: dict) -> GaussianFitResu
         **fields,
         discretization=model.discretization,
         radius=last.model.radius,
-        truncation=trunc,
+        truncation=float(trunc) if trunc.ndim == 0 else trunc,
         rounds=len(results),
         **extra,
     )
-
-
-def _truncation(cov: Any, mean: Any, radius: tuple) -> Any:
-    """Mass outside the kernel for each fitted covariance (and mean)."""
-    c = np.asarray(cov)
-    n = c.shape[-1]
-    c = c.reshape(-1, n, n)
-    m = np.zeros((len(c), n)) if mean is None else np.asarray(mean).reshape(-1, n)
-    t = np.asarray(_truncation_jit(c, m, np.asarray(radius, np.int32))).reshape(np.shape(cov)[:-2])
-    return float(t) if t.ndim == 0 else t
-
-
-@jax.jit
-def _truncation_jit(cov: jax.Array, mean: jax.Array, radius: jax.Array) -> jax.Array:
-    # The radius is an argument: one program serves every radius.
-    def one(c, m):
-        return truncation(c, m, radius, form="full", h=(1.0,) * radius.shape[0])
-
-    return jax.vmap(one)(cov, mean)
 
 
 def fit_gaussian(

@@ -46,6 +46,7 @@ class FitResult:
       optimizer: a name for the optimizer used.
       border: pixels per edge the loss ignored.
       derived: ``model.derived(params)``, e.g. covariance, sigmas and angle of a blur.
+      diagnostics: ``model.diagnostics(params)``, e.g. a blur's truncated mass.
       uncertainty: an :class:`Uncertainty` at `params` (``loss="mse"`` fits with at most 512
         parameters), else None.
     """
@@ -65,6 +66,7 @@ class FitResult:
     optimizer: str
     border: tuple
     derived: dict
+    diagnostics: dict
     uncertainty: Uncertainty | None
 
     @property
@@ -329,7 +331,7 @@ def _result(cfg, settings, carry, image, target, history, done) -> FitResult:
     status = np.asarray(carry.status)
     exe, dt = _fit_step.compiled(_fit_step.finish, cfg, settings, carry, image, target)
     compile_time += dt
-    params, loss, derived, unc = exe(settings, carry, image, target)
+    params, loss, derived, diagnostics, unc = exe(settings, carry, image, target)
     hl, hp = history.arrays()
     axis = history.axis
     hl = np.concatenate([hl, np.expand_dims(np.asarray(loss), axis)], axis)
@@ -353,6 +355,7 @@ def _result(cfg, settings, carry, image, target, history, done) -> FitResult:
         optimizer=opt_name,
         border=border,
         derived=derived,
+        diagnostics=diagnostics,
         uncertainty=unc,
     )
 

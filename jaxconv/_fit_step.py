@@ -294,7 +294,7 @@ def run_chunk(cfg: Config, s: Settings, carry: Carry, image: jax.Array, target: 
 
 
 def finish(cfg: Config, s: Settings, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
-    """Final parameters, loss, derived quantities and (least-squares fits) the uncertainty.
+    """Final parameters, loss, derived quantities, diagnostics and (least squares) uncertainty.
 
     The final parameters are the last ones, or the best seen if the fit hit a non-finite value.
 
@@ -315,14 +315,15 @@ def finish(cfg: Config, s: Settings, carry: Carry, image: jax.Array, target: jax
             unc = None
             if small:
                 unc = from_information(model, params, lm.gram, lm.residual, count=count)
-            return params, loss, model.derived(params), unc
+            return params, loss, model.derived(params), model.diagnostics(params), unc
         if cfg.loss == "mse" and small:
             x, unravel = ravel_pytree(params)
             resid, jacobian_t = _vjac_fn(cfg, s, unravel, image, target)(x)
             unc = from_information(model, params, _lstsq.gram(jacobian_t), resid, count=count)
-            return params, jnp.sum(resid * resid) / count, model.derived(params), unc
+            loss = jnp.sum(resid * resid) / count
+            return params, loss, model.derived(params), model.diagnostics(params), unc
         loss = loss_value(cfg, s, params, image, target)
-        return params, loss, model.derived(params), None
+        return params, loss, model.derived(params), model.diagnostics(params), None
 
     if cfg.batched:
         return each_pair(cfg.group, one, carry, image, target)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv._gaussian import gaussian_kernel
+from jaxconv._gaussian import gaussian_kernel, truncation
 from jaxconv._gaussian_core import DISCRETIZATIONS
 from jaxconv._gaussian_derivatives import oriented_derivative_kernel
 from jaxconv._gaussian_param import Gaussian, _selectors, check_covariance
@@ -53,6 +53,13 @@ class Model:
     def derived(self, params: Any) -> dict[str, jax.Array]:
         """Named quantities for reports and standard errors (default: the parameters)."""
         return {"params": params}
+
+    def diagnostics(self, params: Any) -> dict[str, jax.Array]:
+        """Figures about the fitted model that are not estimates (no standard errors); traced.
+
+        A fit computes them in its last program (e.g. a Gaussian's mass outside its kernel).
+        """
+        return {}
 
     def resolve(self, params: Any, shape: tuple | None = None) -> "Model":
         """The model with its choices (a kernel radius) settled from concrete `params`.
@@ -296,6 +303,14 @@ class GaussianBlur(Model):
             k = k * _box(self.radius, size, k.dtype)
             k = k / jnp.sum(k)
         return k if params.gain is None else params.gain * k
+
+    def diagnostics(self, params: GaussianBlurParams) -> dict[str, jax.Array]:
+        """``truncation``: the Gaussian mass outside the kernel's `radius` (an upper bound)."""
+        g = params.gaussian
+        radius = jnp.asarray(self.radius, jnp.int32)
+        mean = jnp.zeros(self.ndim, g.cholesky.dtype) if g.mean is None else g.mean
+        mass = truncation(g.covariance, mean, radius, form="full", h=(1.0,) * self.ndim)
+        return {"truncation": mass}
 
     def derived(self, params: GaussianBlurParams) -> dict[str, jax.Array]:
         g = params.gaussian
