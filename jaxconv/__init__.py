@@ -23,6 +23,7 @@ _EXPORTS = {
     "correlate_padded": "_convolve",
     # data and I/O
     "default_image": "_io",
+    "enable_compilation_cache": "_compile_cache",
     "load_image": "_io",
     "save_json_atomic": "_io",
     "save_npz_atomic": "_io",

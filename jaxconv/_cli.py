@@ -358,35 +358,6 @@ def _bench(path: Path, bench_args: Sequence[str]) -> int:
     return status if isinstance(status, int) else 0
 
 
-def enable_compilation_cache() -> Path | None:
-    """Keeps compiled XLA programs on disk, so a second ``jaxconv demo`` skips most compiles.
-
-    The folder is ``$JAXCONV_CACHE_DIR`` (empty or ``off`` disables the cache), else
-    ``$XDG_CACHE_HOME/jaxconv/xla`` or ``~/.cache/jaxconv/xla``. A cache the user configured for
-    JAX already is left alone.
-    """
-    import jax
-
-    if jax.config.jax_compilation_cache_dir:
-        return Path(jax.config.jax_compilation_cache_dir)
-    folder = cache_folder()
-    if folder is not None:
-        jax.config.update("jax_compilation_cache_dir", os.fspath(folder))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # ~100 small ones
-    return folder
-
-
-def cache_folder() -> Path | None:
-    """The compilation cache folder from the environment, or None if turned off."""
-    folder = os.environ.get("JAXCONV_CACHE_DIR")
-    if folder is None:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return Path(base) / "jaxconv" / "xla"
-    if folder.strip().lower() in ("", "off", "0", "none"):
-        return None
-    return Path(folder)
-
-
 def _check(args: argparse.Namespace) -> Any:
     """Every check that needs no JAX; returns what the command needs (loaded inputs, a path)."""
     if args.command == "bench":
@@ -403,8 +374,10 @@ def _check(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace, checked: Any) -> int:
     import jax  # only now, with every argument checked
 
+    from jaxconv._compile_cache import enable_compilation_cache
+
     select_device(args.device)
-    enable_compilation_cache()
+    enable_compilation_cache()  # on in the command line; off by default in the library
     if args.command == "bench":
         return _bench(checked, args.bench_args)
     if args.dtype == "float64":

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import jaxconv
-from jaxconv import _cli, _cli_fit, _io
+from jaxconv import _cli, _cli_fit, _compile_cache, _io
 from jaxconv._cli import main
 
 
@@ -29,12 +29,12 @@ def _no_disk_cache(monkeypatch):
 
 
 def test_compilation_cache_folder(monkeypatch, tmp_path):
-    assert _cli.cache_folder() is None  # "off" (the fixture)
+    assert _compile_cache.cache_folder() is None  # "off" (the fixture)
     monkeypatch.delenv("JAXCONV_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert _cli.cache_folder() == tmp_path / "jaxconv" / "xla"
+    assert _compile_cache.cache_folder() == tmp_path / "jaxconv" / "xla"
     monkeypatch.setenv("JAXCONV_CACHE_DIR", str(tmp_path / "c"))
-    assert _cli.cache_folder() == tmp_path / "c"
+    assert _compile_cache.cache_folder() == tmp_path / "c"
 
 
 def _exit_code(argv, capsys):
