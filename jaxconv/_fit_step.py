@@ -178,11 +178,8 @@ def init_carry(cfg: Config, s: Settings, params: Any, image: jax.Array, target: 
     if cfg.kind == "lm":
         # Not evaluated yet: the first LM step evaluates the start (one compiled Jacobian).
         x, unravel = ravel_pytree(params)
-        opt_state = _lstsq.lm_init(
-            _residual_fn(cfg, s, unravel, image, target),
-            x,
-            vjac=_vjac_fn(cfg, s, unravel, image, target),
-        )
+        size = crop(target, _bound(cfg, s)[1]).size  # the residual's length
+        opt_state = _lstsq.lm_init(_residual_fn(cfg, s, unravel, image, target), x, size=size)
     else:
         opt_state = cfg.optimizer.init(params)
     carry = Carry(

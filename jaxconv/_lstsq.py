@@ -138,14 +138,15 @@ def matvec(a: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def lm_init(
-    fun: Callable, x: jax.Array, *, damping: float = 1e-3, vjac: Callable | None = None
+    fun: Callable, x: jax.Array, *, damping: float = 1e-3, size: int | None = None
 ) -> LMState:
     """The solver's state at the start point `x` (flat), *not yet evaluated* (cost = inf).
 
     The first :func:`lm_step` evaluates the residual and Jacobian at `x` (and counts no
-    iteration), so one compiled step serves for the start too.
+    iteration), so one compiled step serves for the start too. `size`, the residual's length
+    if the caller knows it, saves tracing `fun` for it.
     """
-    r = jax.eval_shape(lambda v: fun(v), x) if vjac is None else jax.eval_shape(vjac, x)[0]
+    r = jax.eval_shape(fun, x) if size is None else jax.ShapeDtypeStruct((size,), x.dtype)
     dtype = x.dtype
     return LMState(
         x=x,
