@@ -8,6 +8,11 @@ second), calls ``callback(step, params, loss)`` and writes checkpoints. ``optimi
 ``GradientTransformation`` (Adam with a warmup-cosine schedule by default; ``optax.lbfgs``
 works too) or ``"lm"``, the Levenberg–Marquardt solver of :func:`jaxconv.least_squares` with exact
 JAX Jacobians — for least-squares problems with few parameters, the fast and precise choice.
+
+Compiled once, fitted many times: the programs are keyed on what shapes them (the data's shape
+and dtype, the model's static part, the optimizer, loss, border, chunk), never on `steps`, `tol`
+or a Gaussian's kernel radius, which are arguments. A second fit of new data of the same shape
+compiles nothing; with :func:`jaxconv.enable_compilation_cache`, neither does a new process.
 """
 
 from collections.abc import Callable
@@ -64,8 +69,12 @@ def fit(
       boundary: how `image` is extended where the kernel reaches beyond it (only matters if
         `border` is narrower than the kernel's reach); any name :func:`jaxconv.convolve` accepts.
       border: pixels per edge that the loss ignores: an int or one per axis; default the
-        kernel's reach (``m // 2``), or the model's ``border`` for prediction models.
-      method: convolution method (see :func:`jaxconv.convolve`).
+        model's ``border`` (a :class:`GaussianBlur`'s radius; a prediction model's own), else
+        the kernel's reach (``m // 2``). A Gaussian blur's default border is a mask on the loss
+        (one compiled fit for every radius), its prediction a circular FFT convolution at the
+        image's size, exact on the pixels the loss keeps.
+      method: convolution method (see :func:`jaxconv.convolve`; not used where the border is
+        such a mask).
       learning_rate: peak learning rate of the default Adam; default ``model.learning_rate``.
       key: ``jax.random`` key for the model's initialisation (e.g. ``FreeKernel(init_kernel=
         "random")``); the fit is deterministic given it. Default ``PRNGKey(0)``.
@@ -128,8 +137,8 @@ def fit_batch(
     and each pair stops on its own tolerance. On a single CPU device the pairs run in vmapped
     groups of about 256 KiB of images, one group after another, which keeps each group's
     temporaries in cache (2.4× faster per step on 256 pairs of 64²); accelerators and batches
-    sharded over several devices run as one vmap. The model's static choices (a Gaussian's
-    kernel radius) are shared: the one covering every pair. Arguments are those of :func:`fit`.
+    sharded over several devices run as one vmap. The model's choices (a Gaussian's kernel
+    radius) are shared: the one covering every pair. Arguments are those of :func:`fit`.
 
     Returns:
       A :class:`FitResult` whose arrays have a leading batch axis: ``params`` leaves

@@ -7,7 +7,9 @@ unbiased:
   linear least squares over the low frequencies);
 * a kernel radius large enough for the covariance being fitted (truncated mass ≤ 1e-8 by default,
   σ enlarged by a margin); if the fitted Σ outgrows it, the radius is enlarged and the fit
-  continues from where it stopped (`rounds` counts these);
+  continues from where it stopped (`rounds` counts these). The radius is not compiled in: the
+  kernel array has one size per image shape (:meth:`GaussianBlur.static_size`) with zero taps
+  beyond the radius, so a new pair, covariance or radius reuses the compiled fit;
 * a loss that ignores a border as wide as the kernel's radius (the data's own boundary handling is
   unknown);
 * the discretisation stated on the result (``"sample"``: the density sampled at pixel centres and

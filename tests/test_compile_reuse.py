@@ -17,7 +17,8 @@ import scipy.stats
 from compile_count import compile_count
 
 import jaxconv
-from jaxconv._compile_cache import cache_folder, enable_compilation_cache
+from jaxconv import enable_compilation_cache
+from jaxconv._compile_cache import cache_folder
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
 COVS = [
@@ -125,7 +126,7 @@ _SCRIPT = """
 import sys, collections
 import jax
 import numpy as np
-from jaxconv._compile_cache import enable_compilation_cache
+from jaxconv import enable_compilation_cache
 events = collections.Counter()
 jax.monitoring.register_event_listener(lambda name, **kw: events.update([name]))
 print(enable_compilation_cache(sys.argv[1]))
