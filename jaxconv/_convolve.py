@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxconv import _boundary, _methods
+from jaxconv import _boundary, _memory, _methods
 from jaxconv._methods import promote
 
 MODES = ("full", "same", "valid")
@@ -46,9 +46,11 @@ def _as_array(fn: str, name: str, value: Any, allow_empty: bool = False) -> jax.
 
 def check_fillvalue(fn: str, name: str, value: Any, dtype: Any) -> None:
     """scipy's rule for a fill value: one number, and complex only for complex results."""
+    value_dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    if value_dtype.kind not in "biufc" and value_dtype != jnp.bfloat16:
+        raise TypeError(f"{fn}: `{name}` must be a number; got {value!r}.")
     if np.size(value) != 1:
         raise ValueError(f"{fn}: `{name}` must be a scalar; got shape {np.shape(value)}.")
-    value_dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
     if jnp.issubdtype(value_dtype, jnp.complexfloating) and not jnp.issubdtype(
         dtype, jnp.complexfloating
     ):
@@ -74,7 +76,7 @@ def _precision(fn: str, precision: Any) -> Any:
 
 def _normalize_axes(fn: str, in1: jax.Array, in2: jax.Array, axes: Any) -> tuple[jax.Array, tuple]:
     """Returns `in2` reshaped to `in1.ndim` dimensions and the sorted convolved `axes`."""
-    axes_t = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    axes_t = tuple(axes) if isinstance(axes, (tuple, list, np.ndarray)) else (axes,)
     if not axes_t or not all(isinstance(a, (int, np.integer)) for a in axes_t):
         raise ValueError(
             f"{fn}: `axes` must be an int or a non-empty sequence of ints; got {axes!r}."
@@ -229,11 +231,24 @@ def _correlate(x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
                 f"{fn}: the kernel (shape {k.shape}) is larger than the extended input "
                 f"(shape {tuple(extended)}) along axis {a}."
             )
+    # A kernel reaching far beyond the input is folded first (exactly; see fold_plan): the
+    # method, the memory check and the program then see the small problem.
+    n = [x.shape[a] for a in axes]
+    specs, pads = _methods.fold_plan(n, [k.shape[a] for a in axes], pads, boundaries)
+    if any(specs):
+        k = _methods.fold_kernel(k.astype(compute), axes, specs)
+    ext = [nn + lo + hi for nn, (lo, hi) in zip(n, pads, strict=True)]
+    m = [k.shape[a] for a in axes]
     others = [i for i in range(x.ndim) if i not in axes]
-    batch = math.prod(
-        np.broadcast_shapes(tuple(x.shape[i] for i in others), tuple(k.shape[i] for i in others))
+    batch_shape = np.broadcast_shapes(
+        tuple(x.shape[i] for i in others), tuple(k.shape[i] for i in others)
     )
-    method, terms = _plan([extended[a] for a in axes], k, axes, batch, method, fn)
+    method, terms = _plan(ext, k, axes, math.prod(batch_shape), method, fn)
+    out_shape = list(batch_shape)
+    for a, e, mm in zip(axes, ext, m, strict=True):
+        out_shape.insert(a, e - mm + 1)
+    _memory.check(fn, method, compute, x_size=x.size, k_size=k.size, out_shape=out_shape, n=ext,
+                  m=m, batch_x=x.size // math.prod(n), batch_k=k.size // math.prod(m))  # fmt: skip
     if terms is not None:
         terms = [[np.asarray(f, compute) for f in t] for t in terms]
     return _correlate_jit(x, k, fillvalue, terms, axes=tuple(axes), pads=tuple(map(tuple, pads)),
@@ -274,6 +289,23 @@ def _valid_swap(fn: str, s1: Sequence[int], s2: Sequence[int], axes: Sequence[in
             f"every convolved axis; got shapes {tuple(s1)} and {tuple(s2)}."
         )
     return not ok1
+
+
+def _full_swap(s1, s2, axes, boundaries, fillvalue, method) -> bool:
+    """Whether mode='full' should correlate with `in1` as the kernel: convolution commutes.
+
+    Only where the extension is zero (a constant boundary with a concrete fill value of 0; any
+    other boundary extends `in1` only) and `in2` is the larger: then the input extended by
+    ``m - 1`` per side is smaller (100² with 3000²: 3198² samples instead of 6098²). A
+    ``separable`` kernel stays the kernel.
+    """
+    if method == "separable" or any(b != "constant" for b in boundaries):
+        return False
+    fill = None if isinstance(fillvalue, jax.core.Tracer) else _concrete(fillvalue)
+    if fill is None or np.any(fill != 0):
+        return False
+    now = math.prod(s1[a] + 2 * (s2[a] - 1) for a in axes)
+    return math.prod(s2[a] + 2 * (s1[a] - 1) for a in axes) < now
 
 
 def _same_batch(in1: jax.Array, in2: jax.Array, axes: Sequence[int]) -> jax.Array:
@@ -322,6 +354,8 @@ def _convolve_impl(
     check_fillvalue(fn, "fillvalue", fillvalue, _result_dtype(in1, in2)[0])
     if mode == "valid":
         swap = _valid_swap(fn, in1.shape, in2.shape, axes)
+    elif mode == "full":
+        swap = _full_swap(in1.shape, in2.shape, axes, boundaries, fillvalue, method)
     if mode == "same":
         in2 = _same_batch(in1, in2, axes)
     if not axes or in1.size == 0 or in2.size == 0:
@@ -330,7 +364,7 @@ def _convolve_impl(
     # reversed kernel: so correlate's kernel is conj(b) as is, unless scipy's valid-mode rule
     # swaps the operands (then reverse(conj(b)) is the signal and reverse(a) the kernel).
     conj = conj_flip and jnp.iscomplexobj(in2)
-    if mode == "valid" and swap:
+    if mode != "same" and swap:
         if conj_flip:
             in2 = _reorient(in2, axes=axes, flip=True, conj=conj)
         in1, in2 = in2, in1
@@ -626,6 +660,8 @@ def choose_method(
     in1, in2, axes, _, _ = _prepare(fn, in1, in2, mode, "auto", axes, "fill", None, True)
     if mode == "valid" and _valid_swap(fn, in1.shape, in2.shape, axes):
         in1, in2 = in2, in1
+    if mode == "full" and _full_swap(in1.shape, in2.shape, axes, ("constant",), 0, "auto"):
+        in1, in2 = in2, in1  # as convolve does with the default boundary
     if not axes or in1.size == 0 or in2.size == 0:
         return "direct"  # nothing to convolve: a product, or an empty result
     if mode == "same":

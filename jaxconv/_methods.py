@@ -33,6 +33,8 @@ __all__ = [
     "auto_method",
     "choose_1d",
     "estimate_cost",
+    "fold_kernel",
+    "fold_plan",
     "next_fast_len",
     "promote",
     "separable_terms",
@@ -323,6 +325,71 @@ def _batch_rule(args, dims, *, axes, method, precision):
 
 
 batching.primitive_batchers[_valid_p] = _batch_rule
+
+
+# --- kernels longer than the input they can reach ------------------------------------------------
+def fold_plan(
+    n: Sequence[int], m: Sequence[int], pads: Sequence[tuple[int, int]], boundaries: Sequence[str]
+) -> tuple[tuple, tuple[tuple[int, int], ...]]:
+    """How to shrink a kernel that reaches far beyond the input, exactly, and the new pads.
+
+    Per axis (input length `n`, kernel length `m`, extension ``(lo, hi)``, canonical boundary),
+    ``out = n + lo + hi - m + 1`` outputs each read ``xpad[i : i + m]``. Two exact reductions:
+
+    * ``wrap``, ``symmetric`` and ``mirror`` extend the input periodically (period ``n``, ``2 n``
+      and ``2 n - 2``; every mode has period 1 when ``n == 1``), so taps ``p`` apart read the same
+      sample for every output: the kernel folds modulo ``p`` (``("period", p, lo)``) and the input
+      is extended by ``(0, out + p - 1 - n)`` instead.
+    * ``constant`` and ``edge`` read the same value (the fill value, or the edge sample) for every
+      output from the taps that reach past the input for every output (``j <= lo - out`` on the
+      left, ``j >= lo + n`` on the right): each such run of taps becomes one tap holding their
+      sum (``("ends", left, right)``: the lengths of the runs folded).
+
+    Either leaves at most ``out + 2 n + 1`` taps, so a box of 10⁶ taps over 64 samples costs what
+    a box of 128 does. Returns ``None`` for an axis left as it is.
+    """
+    specs, new_pads = [], []
+    for nn, mm, (lo, hi), mode in zip(n, m, pads, boundaries, strict=True):
+        out = nn + lo + hi - mm + 1
+        period = 1 if nn == 1 and mode != "constant" else None
+        period = period or {"wrap": nn, "symmetric": 2 * nn, "mirror": 2 * nn - 2}.get(mode)
+        if period is not None and mm > period:
+            specs.append(("period", period, lo))
+            new_pads.append((0, out + period - 1 - nn))
+            continue
+        left, right = lo - out + 1, mm - lo - nn
+        left, right = (left if left > 1 else 0), (right if right > 1 else 0)
+        if mode in ("constant", "edge") and (left or right):
+            specs.append(("ends", left, right))
+            new_pads.append((lo - max(left - 1, 0), hi - max(right - 1, 0)))
+            continue
+        specs.append(None)
+        new_pads.append((lo, hi))
+    return tuple(specs), tuple(new_pads)
+
+
+def fold_kernel(k: jax.Array, axes: Sequence[int], specs: Sequence) -> jax.Array:
+    """Applies :func:`fold_plan`'s `specs` to kernel `k` (traced or concrete; linear in `k`)."""
+    for a, spec in zip(axes, specs, strict=True):
+        if spec is None:
+            continue
+        m = k.shape[a]
+        if spec[0] == "period":
+            _, p, lo = spec
+            count = -(-m // p)
+            widths = [(0, 0)] * k.ndim
+            widths[a] = (0, count * p - m)
+            k = jnp.pad(k, widths).reshape((*k.shape[:a], count, p, *k.shape[a + 1 :]))
+            k = jnp.roll(jnp.sum(k, axis=a), -(lo % p), axis=a)
+            continue
+        _, left, right = spec
+        pieces = [lax.slice_in_dim(k, left, m - right, axis=a)]
+        if left:
+            pieces.insert(0, jnp.sum(lax.slice_in_dim(k, 0, left, axis=a), a, keepdims=True))
+        if right:
+            pieces.append(jnp.sum(lax.slice_in_dim(k, m - right, m, axis=a), a, keepdims=True))
+        k = jnp.concatenate(pieces, axis=a)
+    return k
 
 
 # --- separable kernels ---------------------------------------------------------------------------
