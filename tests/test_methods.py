@@ -141,3 +141,91 @@ def test_cost_model_choices():
     for n, m in ((542, 31), (2078, 31), (100, 3), (40, 40)):
         b = _cost.oa_block(n, m, (560,))
         assert 1 <= b <= n - m + 1
+
+
+# --- kernels longer than their reach are folded (fold_plan) --------------------------------------
+_NUMPY_MODE = {"constant": "constant", "wrap": "wrap", "symmetric": "symmetric", "edge": "edge"}
+_NUMPY_MODE["mirror"] = "reflect"  # numpy's name for whole-sample symmetry
+
+
+@pytest.mark.parametrize("boundary", sorted(_NUMPY_MODE))
+@pytest.mark.parametrize(
+    "n, m, pads", [((5,), (23,), ((11, 11),)), ((1, 4), (9, 30), ((4, 4), (2, 40)))], ids=str
+)
+def test_folded_kernels_equal_numpy_pad_then_scipy(boundary, n, m, pads):
+    from jaxconv import correlate_padded
+
+    rng = np.random.default_rng(3)
+    x, w = rng.normal(size=(2, *n)), rng.normal(size=m)
+    axes = tuple(range(1, 1 + len(n)))
+    specs, _ = _methods.fold_plan(n, m, pads, (boundary,) * len(n))
+    assert any(specs)  # these shapes do fold
+    out = correlate_padded(x, w, axes=axes, pads=pads, boundary=boundary, fillvalue=0.7)
+    kw = {"constant_values": 0.7} if boundary == "constant" else {}
+    xpad = np.pad(x, ((0, 0), *pads), mode=_NUMPY_MODE[boundary], **kw)
+    ref = np.stack([ss.correlate(xi, w, "valid", method="direct") for xi in xpad])
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_folded_kernel_is_differentiable():
+    from jaxconv import correlate_padded
+
+    rng = np.random.default_rng(4)
+    x, w = rng.normal(size=(6,)), rng.normal(size=(31,))
+    for boundary in ("symmetric", "constant"):
+
+        def f(x, w, boundary=boundary):
+            return correlate_padded(x, w, axes=(0,), pads=((15, 15),), boundary=boundary)
+
+        check_grads(f, (x, w), order=1, modes=("fwd", "rev"))
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "wrap", "mirror", "edge", "constant"])
+def test_fold_plan_bounds_the_kernel_by_the_input(mode):
+    # A box of 10^6 taps, centred, over 64 samples: at most out + 2 n + 1 taps remain.
+    lo = 10**6 // 2
+    specs, pads = _methods.fold_plan((64,), (10**6,), ((lo, 10**6 - 1 - lo),), (mode,))
+    taps = sum(pads[0]) + 1  # out = 64 = n: the extension is taps - 1
+    assert specs[0] is not None and taps <= 64 + 2 * 64 + 1
+
+
+def test_uniform_filter_huge_box_equals_scipy_quickly():
+    import scipy.ndimage as nd
+
+    import jaxconv
+
+    x = np.random.default_rng(5).normal(size=(6, 5))
+    for mode in ("reflect", "constant", "nearest", "mirror", "wrap"):
+        out = jaxconv.uniform_filter(x, size=10**6, mode=mode, cval=0.5)
+        ref = nd.uniform_filter(x, size=10**6, mode=mode, cval=0.5)
+        np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_gaussian_filter_huge_sigma_equals_scipy():
+    import scipy.ndimage as nd
+
+    import jaxconv
+
+    x = np.random.default_rng(6).normal(size=(5, 4))
+    out = jaxconv.gaussian_filter(x, sigma=2e3)
+    np.testing.assert_allclose(out, nd.gaussian_filter(x, sigma=2e3), rtol=1e-10, atol=1e-12)
+
+
+# --- mode='full' swaps the operands when in2 is the larger ---------------------------------------
+def test_full_mode_swaps_when_kernel_is_larger():
+    import jaxconv
+    from jaxconv import _convolve
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(20, 9)) + 1j * rng.normal(size=(20, 9))
+    assert _convolve._full_swap(a.shape, b.shape, (0, 1), ("constant",) * 2, 0, "auto")
+    np.testing.assert_allclose(jaxconv.convolve(a, b), ss.convolve(a, b), rtol=1e-12)
+    np.testing.assert_allclose(jaxconv.correlate(a, b), ss.correlate(a, b), rtol=1e-12)
+    ref = ss.correlate2d(a, b)
+    np.testing.assert_allclose(jaxconv.correlate2d(a, b), ref, rtol=1e-12, atol=1e-12)
+    # A non-zero fill extends `in1` only: no swap, and still scipy's result.
+    assert not _convolve._full_swap(a.shape, b.shape, (0, 1), ("constant",) * 2, 0.5, "auto")
+    out = jaxconv.convolve2d(a, b, fillvalue=0.5 + 0j)
+    np.testing.assert_allclose(out, ss.convolve2d(a, b, fillvalue=0.5), rtol=1e-12, atol=1e-12)
+    assert not _convolve._full_swap(a.shape, b.shape, (0, 1), ("wrap",) * 2, 0, "auto")
+    assert not _convolve._full_swap(b.shape, a.shape, (0, 1), ("constant",) * 2, 0, "auto")
