@@ -435,6 +435,10 @@ def convolve(
       ValueError: on an unknown option, incompatible shapes or a complex `fillvalue` for real
         inputs.
       TypeError: on a non-numeric input or a traced static option.
+      MemoryError: (``OutOfMemoryError``) when the plan's estimated peak memory exceeds what the
+        device can give, at the call (at trace time under jit), not at the first use of the
+        result; the message gives both sizes. ``JAXCONV_MEMORY_CHECK=0`` turns the check off
+        (estimates and limits: ``jaxconv/_memory.py``).
 
     Examples:
       >>> import jaxconv
@@ -646,6 +650,9 @@ def choose_method(
     transforms larger than cache, ``oa`` works in bands of rows) and takes the cheapest;
     ``separable`` is a candidate only for concrete kernels of low numerical rank. The kernel
     gradient is itself a valid correlation and gets its own method from the same model.
+    Before planning, a kernel that reaches far past `in1` is folded exactly (taps that read only
+    the extension merge; see ``jaxconv._methods.fold_plan``), and in mode ``"full"`` with a zero
+    fill the larger input plays the signal (convolution commutes).
     On GPU (cuDNN) and TPU (MXU) it uses ``direct`` up to
     1024 (GPU) or 4096 (TPU) taps and ``fft`` beyond.
 
@@ -667,8 +674,13 @@ def choose_method(
     if mode == "same":
         in2 = _same_batch(in1, in2, axes)
     m = [in2.shape[a] for a in axes]
-    extra = {"full": [2 * (k - 1) for k in m], "same": [k - 1 for k in m], "valid": [0] * len(m)}
-    n = [in1.shape[a] + e for a, e in zip(axes, extra[mode], strict=True)]
+    pads = [{"full": (k - 1, k - 1), "same": (k - 1 - (k - 1) // 2, (k - 1) // 2)}.get(mode, (0, 0))
+            for k in m]  # fmt: skip
+    specs, pads = _methods.fold_plan([in1.shape[a] for a in axes], m, pads, ("constant",) * len(m))
+    if any(specs):  # a kernel far longer than `in1` in mode 'same', folded as convolve does
+        in2 = _methods.fold_kernel(in2, axes, specs)
+        m = [in2.shape[a] for a in axes]
+    n = [in1.shape[a] + lo + hi for a, (lo, hi) in zip(axes, pads, strict=True)]
     batch_shape = jnp.broadcast_shapes(
         tuple(s for i, s in enumerate(in1.shape) if i not in axes),
         tuple(s for i, s in enumerate(in2.shape) if i not in axes),
