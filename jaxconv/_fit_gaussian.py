@@ -20,7 +20,6 @@ giving a map of covariances (a spatially varying blur).
 """
 
 import dataclasses
-import functools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +28,7 @@ import jax
 import numpy as np
 
 from jaxconv._fit import FitResult, fit, fit_batch
-from jaxconv._fit_step import each_pair, pair_group
+from jaxconv._fit_step import compiled, each_pair, pair_group
 from jaxconv._forward import check_data
 from jaxconv._models import GaussianBlur
 from jaxconv._spectral import radius_for
@@ -211,7 +210,7 @@ def fit_gaussian(
         truncate_mass=truncate_mass, margin=margin,
     )  # fmt: skip
     if init is None:
-        params = _init_one(model, image, target)
+        params = compiled(_init_one, model, image, target)[0](image, target)
     else:  # in numpy: a new start compiles nothing
         params = model.params_from(np.asarray(model.cov, image.dtype))
     # The start goes in as `params`; dropping `cov` lets fits from any start share compiles.
@@ -290,7 +289,7 @@ def fit_gaussian_tiles(
         None, ndim=ndim, shift=shift, gain=gain, discretization=discretization,
         truncate_mass=truncate_mass, margin=margin,
     )  # fmt: skip
-    params = _init_tiles(model, pair_group(xs), xs, ys)
+    params = compiled(_init_tiles, (model, pair_group(xs)), xs, ys)[0](xs, ys)
     model = model.resolve(params, size)
     _check_radius(fn, model.radius, size)
     options = dict(
@@ -304,13 +303,12 @@ def fit_gaussian_tiles(
     return _reshape_batch(res, len(starts), counts)
 
 
-@functools.partial(jax.jit, static_argnums=0)
 def _init_one(model: GaussianBlur, x: jax.Array, y: jax.Array) -> Any:
     return model.init(x, y, None)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _init_tiles(model: GaussianBlur, group: int, xs: jax.Array, ys: jax.Array) -> Any:
+def _init_tiles(static: tuple, xs: jax.Array, ys: jax.Array) -> Any:
+    model, group = static
     return each_pair(group, lambda x, y: model.init(x, y, None), xs, ys)
 
 
