@@ -52,7 +52,15 @@ def canonical_boundaries(boundary: str | Sequence[str], naxes: int, fn: str) -> 
     """Maps a boundary name (or one name per axis) onto canonical names, one per axis."""
     if isinstance(boundary, jax.core.Tracer):
         raise TypeError(f"{fn}: `boundary` must be a static string; got a traced value.")
-    names = (boundary,) * naxes if isinstance(boundary, str) else tuple(boundary)
+    if isinstance(boundary, str):
+        names = (boundary,) * naxes
+    elif isinstance(boundary, (tuple, list)):
+        names = tuple(boundary)
+    else:
+        raise ValueError(
+            f"{fn}: `boundary` must be one of {sorted(BOUNDARY_ALIASES)} or one per convolved "
+            f"axis; got {boundary!r}."
+        )
     if len(names) != naxes:
         raise ValueError(
             f"{fn}: `boundary` must be one name or one per convolved axis ({naxes}); "
@@ -86,12 +94,12 @@ def pad(
         widths = [(0, 0)] * x.ndim
         widths[axis] = (lo, hi)
         if mode == "constant":
-            # Zero-pad, then add the fill value on a constant mask: differentiable in both the
-            # signal and the (possibly traced) fill value, which jnp.pad/lax.pad are not.
-            x = jnp.pad(x, widths)
-            mask = np.pad(np.zeros(x.shape[axis] - lo - hi), (lo, hi), constant_values=1.0)
-            mask = mask.reshape([-1 if i == axis else 1 for i in range(x.ndim)])
-            x = x + jnp.asarray(fillvalue, x.dtype) * jnp.asarray(mask, x.dtype)
+            # Select the fill value on a constant mask: differentiable in both the signal and
+            # the (possibly traced) fill value (lax.pad's transpose fails for the fill alone),
+            # and a NaN or inf fill stays outside (``x + fill * mask`` made inf·0 = NaN inside).
+            inside = np.pad(np.ones(x.shape[axis], bool), (lo, hi))
+            inside = inside.reshape([-1 if i == axis else 1 for i in range(x.ndim)])
+            x = jnp.where(inside, jnp.pad(x, widths), jnp.asarray(fillvalue).astype(x.dtype))
         else:
             x = jnp.pad(x, widths, mode=_NUMPY_PAD_MODE[mode])
     return x

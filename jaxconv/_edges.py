@@ -325,7 +325,10 @@ def edge_magnitude(
     """Gradient magnitude ``sqrt(Σ_a op(x, a)²)`` of a finite-difference operator.
 
     Equals ``np.hypot(scipy.ndimage.sobel(x, 0), scipy.ndimage.sobel(x, 1))`` in 2-D (and the
-    same with prewitt); unnormalised. The gradient is 0 where the magnitude is 0.
+    same with prewitt); unnormalised. Computed with scaling, as ``hypot`` (``s · sqrt(Σ (o/s)²)``,
+    ``s = max |o|``), so float32 gradients beyond ~1.8e19 do not overflow; NaN gives NaN (missing
+    data is not "no edge"), an infinite term gives inf (as ``hypot``, even beside a NaN). The
+    gradient is 0 where the magnitude is 0.
 
     Args:
       input: array; ints are promoted to float.

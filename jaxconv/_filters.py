@@ -10,9 +10,21 @@ be an array (JAX arrays are immutable), and a negative σ is an error (scipy sil
 σ = 0 skips an axis in both).
 
 Under ``jit`` the kernel size is static: a traced (learnable) σ needs an explicit `radius`.
+
+NaN and inf: as in scipy.ndimage, a non-finite sample (or `cval`) spoils only the outputs within
+the kernel's reach, and gradient magnitudes give NaN (not 0) there. An FFT would spread it over
+the whole output, so ``method="auto"`` checks a concrete input (one ``isfinite`` pass over it, only
+when the shapes alone would pick ``fft`` or ``oa``) and then runs ``direct`` or ``shift``
+instead. A traced input (under ``jit``, ``grad`` or ``vmap``) cannot be checked: "auto" chooses
+from the shapes, and an FFT choice turns one NaN into an all-NaN result; pass
+``method="direct"`` for data that may hold NaN or inf. Forcing ``method="fft"`` or ``"oa"`` spreads
+them too. Two differences from scipy remain: ``uniform_filter`` in scipy keeps a running sum that
+carries a NaN along the rest of each line (jaxconv keeps it within the box), and scipy's N-D
+``correlate``/``convolve`` skip zero weights, where jaxconv computes ``NaN · 0 = NaN``.
 """
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv import _cost, _methods
 from jaxconv._convolve import check_fillvalue, correlate_padded
 from jaxconv._gaussian_core import per_axis
 from jaxconv._methods import promote
@@ -65,7 +78,7 @@ def real_dtype(x: jax.Array) -> Any:
 def filter_axes(axes: Any, ndim: int, fn: str) -> tuple[int, ...]:
     if axes is None:
         return tuple(range(ndim))
-    axes_t = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    axes_t = tuple(axes) if isinstance(axes, (tuple, list, np.ndarray)) else (axes,)
     if not all(isinstance(a, (int, np.integer)) and -ndim <= a < ndim for a in axes_t):
         raise ValueError(
             f"{fn}: `axes` must be axes of an array with {ndim} dimensions; got {axes!r}."
@@ -131,17 +144,31 @@ def combine_terms(outs: Sequence[jax.Array], how: str) -> jax.Array:
     """The terms of a filter combined: "first", "sum", "norm" or "root".
 
     ``"norm"`` is the magnitude ``sqrt(Σ |o|²)`` (real for complex terms); ``"root"`` is scipy's
-    ``generic_gradient_magnitude``, ``sqrt(Σ o²)``, complex for complex terms. Both have the
-    gradient 0 (not NaN) where the sum is 0.
+    ``generic_gradient_magnitude``, ``sqrt(Σ o²)``, complex for complex terms. Both are computed
+    as ``s · sqrt(Σ (o / s)²)`` with ``s = max |o|``, as ``hypot`` does, so they do not overflow
+    where the squares would (float32 terms beyond ~1.8e19). A NaN term gives NaN (missing data
+    is not "no edge"); an infinite one gives inf (for ``"norm"`` even beside a NaN, as
+    ``np.hypot``; ``"root"`` gives NaN there, as ``sqrt(inf² + NaN)``). Where every term is 0 the
+    result is 0 with gradient 0 (not NaN).
     """
     if how == "first":
         return outs[0]
     if how == "sum":
         return sum(outs[1:], outs[0])
-    sq = sum(jnp.real(o * jnp.conj(o)) if how == "norm" else o * o for o in outs)
-    nonzero = sq != 0  # double `where`: the gradient at 0 is 0, not NaN
-    one, zero = jnp.ones((), sq.dtype), jnp.zeros((), sq.dtype)
-    return jnp.where(nonzero, jnp.sqrt(jnp.where(nonzero, sq, one)), zero)
+    scale = functools.reduce(jnp.maximum, [jnp.abs(o) for o in outs])  # NaN propagates
+    regular = (scale > 0) & (scale < jnp.inf)  # 0, inf and NaN are handled apart
+    one = jnp.ones((), scale.dtype)
+    s = jnp.where(regular, scale, one)  # double `where`s: finite gradients everywhere
+    ys = [o / s for o in outs]
+    if how == "norm":
+        total = sum(jnp.real(y * jnp.conj(y)) for y in ys)
+        # hypot's rule: an infinite term wins over a NaN one
+        scale = jnp.where(functools.reduce(jnp.logical_or, map(jnp.isinf, outs)), jnp.inf, scale)
+    else:
+        total = sum(y * y for y in ys)
+    other = jnp.where(scale == 0, jnp.zeros((), scale.dtype), scale)  # 0 with gradient 0
+    mag = jnp.sqrt(jnp.where(regular, total, one.astype(total.dtype))) * s
+    return jnp.where(regular, mag, other.astype(total.dtype))
 
 
 @functools.partial(jax.jit, static_argnames=("plan", "combine", "method", "precision", "output"))
@@ -185,10 +212,53 @@ def execute(x, terms, cval, combine="first", method="auto", precision=None, *, o
         return jnp.zeros(x.shape, x.dtype if dtype is None else dtype)
     plan = tuple(tuple((tuple(a), tuple(m), tuple(o)) for _, a, m, o in t) for t in terms)
     weights = tuple(tuple(jnp.asarray(k) for k, *_ in t) for t in terms)
+    if method == "auto":
+        method = _local_method(x, weights, plan, cval)
     options = dict(plan=plan, combine=combine, method=method, precision=precision)
     if dtype is not None:  # only then: _plan's stand-in for _run takes no `output`
         options["output"] = dtype
     return _run(x, weights, jnp.asarray(cval), **options)
+
+
+_SPREADING = ("fft", "oa")  # a non-finite sample reaches every output of an FFT
+
+
+@jax.jit
+def _all_finite(x: jax.Array) -> jax.Array:
+    return jnp.isfinite(x).all()
+
+
+def _local_method(x, weights, plan, cval) -> str:
+    """ "auto", or the cheapest method that keeps NaN and inf local where "auto" would not.
+
+    An FFT spreads a non-finite sample (or fill value) over the whole output, where
+    scipy.ndimage's direct sums keep it within the kernel's reach. So when "auto" would pick an
+    FFT method for some step (from shapes alone, as ``_convolve._plan`` does for a traced
+    kernel) and the concrete input or `cval` holds NaN or inf, every step runs by ``direct`` or
+    ``shift`` instead. Traced inputs cannot be inspected: "auto" stays (see the module notes).
+    """
+    backend = jax.default_backend()
+    shapes = []
+    for term, term_w in zip(plan, weights, strict=True):
+        for (axes, modes, _), w in zip(term, term_w, strict=True):
+            n = [x.shape[a] + k - 1 for a, k in zip(axes, w.shape, strict=True)]
+            batch = x.size // math.prod(x.shape[a] for a in axes)
+            shapes.append((n, list(w.shape), batch, "constant" in modes))
+    if not any(_methods.auto_method(n, m, b, backend) in _SPREADING for n, m, b, _ in shapes):
+        return "auto"
+    fill = None if isinstance(cval, jax.core.Tracer) else np.asarray(cval)
+    finite_fill = fill is None or not any(c for *_, c in shapes) or np.isfinite(fill).all()
+    if isinstance(x, jax.core.Tracer) or (finite_fill and bool(_all_finite(x))):
+        return "auto"
+    candidates = ["direct"]
+    if backend == "cpu" and all(
+        math.prod(m) <= _cost.CPU_NS["SHIFT_MAX_TAPS"] for _, m, *_ in shapes
+    ):
+        candidates.append("shift")
+    return min(
+        candidates,
+        key=lambda meth: sum(_methods.estimate_cost(meth, n, m, b) for n, m, b, _ in shapes),
+    )
 
 
 # --- finite differences and boxes ----------------------------------------------------------------

@@ -100,12 +100,33 @@ def traced_size_error(fn: str, name: str) -> ValueError:
     )
 
 
+def check_real(value: Any, name: str, fn: str, what: str = "a real number") -> None:
+    """A TypeError unless `value` (an array or a scalar, maybe traced) holds real numbers."""
+    dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    if dtype.kind not in "biuf" and dtype != jnp.bfloat16:
+        raise TypeError(f"{fn}: `{name}` must be {what}; got {value!r}.")
+
+
+def check_truncate(truncate: Any, fn: str) -> float:
+    """`truncate` as a float: concrete (it sets the kernel's size), finite and >= 0."""
+    if isinstance(truncate, jax.core.Tracer):
+        raise TypeError(
+            f"{fn}: `truncate` must be a concrete number, not traced: it sets the kernel's "
+            "radius, which is static under jit (pass `radius=` to fix the size instead)."
+        )
+    check_real(truncate, "truncate", fn)
+    if np.ndim(truncate) != 0 or not (np.isfinite(truncate) and truncate >= 0):
+        raise ValueError(f"{fn}: `truncate` must be a finite number >= 0; got {truncate!r}.")
+    return float(truncate)
+
+
 def scipy_radius(sd: Any, truncate: float, fn: str, name: str = "sigma") -> int:
     """scipy.ndimage's rule ``int(truncate * sd + 0.5)`` for a concrete standard deviation."""
+    truncate = check_truncate(truncate, fn)
     value = concrete(sd)
     if value is None:
         raise traced_size_error(fn, name)
-    return int(float(truncate) * float(value) + 0.5)
+    return int(truncate * float(value) + 0.5)
 
 
 def check_positive(value: Any, name: str, fn: str) -> None:
@@ -212,6 +233,16 @@ def axis_kernel(
     jax.jit, static_argnames=("offsets", "h", "order", "discretization", "normalize", "size")
 )
 def _axis_kernel(sd, mu, *, offsets, h, order, discretization, normalize, size):
+    # A traced σ cannot be checked (a concrete one is, eagerly): σ <= 0, NaN or inf give NaN
+    # rather than, for a negative σ, the kernel of |σ|.
+    k = _axis_kernel_values(
+        sd, mu, offsets, h, order=order, discretization=discretization, normalize=normalize,
+        size=size,
+    )  # fmt: skip
+    return jnp.where((sd > 0) & jnp.isfinite(sd), k, jnp.nan)
+
+
+def _axis_kernel_values(sd, mu, offsets, h, *, order, discretization, normalize, size):
     dtype = sd.dtype
     mu = jnp.zeros((), dtype) if mu is None else mu
     offsets = np.asarray(offsets)

@@ -15,6 +15,8 @@ from jaxconv._gaussian import gaussian_kernel
 from jaxconv._gaussian_core import (
     axis_kernel,
     check_discretization,
+    check_real,
+    check_truncate,
     concrete,
     parse_cov,
     per_axis,
@@ -24,13 +26,20 @@ from jaxconv._gaussian_core import (
 from jaxconv._gaussian_derivatives import gaussian_derivative_kernel
 from jaxconv._gaussian_param import Gaussian
 
+_SIGMA = "a real number or one per axis"
+
 
 def _gaussian_steps(x, sigmas, orders, axes, modes, truncate, radius, discretization, fn):
-    """1-D steps of scipy's gaussian_filter: axes with a concrete σ <= 1e-15 are skipped."""
+    """1-D steps of scipy's gaussian_filter: axes with a concrete σ <= 1e-15 are skipped.
+
+    A traced σ cannot skip its axis or raise: its kernel is a delta (the identity, as skipping)
+    where σ <= 1e-15, and NaN where σ is negative, NaN or infinite.
+    """
     dtype = real_dtype(x)
     radii = per_axis(radius, len(axes), "radius", fn)
     steps = []
     for s, o, a, m, r in zip(sigmas, orders, axes, modes, radii, strict=True):
+        check_real(s, "sigma", fn, _SIGMA)
         value = concrete(s)
         if value is not None:
             if not np.isfinite(value) or value < 0:
@@ -39,14 +48,28 @@ def _gaussian_steps(x, sigmas, orders, axes, modes, truncate, radius, discretiza
                 continue
         r = scipy_radius(s, truncate, fn) if r is None else static_radius(r, 1, fn)[0]
         sd = jnp.asarray(s, jnp.result_type(s, float))
-        k = axis_kernel(sd, None, np.arange(-r, r + 1), 1.0, o, discretization, True)
+        if value is None:
+            k = _traced_sigma_kernel(sd, o, r, discretization)
+        else:
+            k = axis_kernel(sd, None, np.arange(-r, r + 1), 1.0, o, discretization, True)
         steps.append((k[::-1].astype(dtype), (a,), (m,), (0,)))  # scipy correlates the flip
     return steps
+
+
+def _traced_sigma_kernel(sd, order, r, discretization):
+    """The kernel of a traced σ: a delta for σ <= 1e-15, NaN for σ < 0, NaN or inf."""
+    tiny = sd <= 1e-15
+    valid = (sd >= 0) & jnp.isfinite(sd)
+    safe = jnp.where(tiny | ~valid, jnp.ones((), sd.dtype), sd)  # double `where`: finite gradient
+    k = axis_kernel(safe, None, np.arange(-r, r + 1), 1.0, order, discretization, True)
+    delta = jnp.zeros(2 * r + 1, k.dtype).at[r].set(1)
+    return jnp.where(valid, jnp.where(tiny, delta, k), jnp.nan)
 
 
 def _sigma_list(sigma: Any, n: int, fn: str) -> tuple:
     if isinstance(sigma, (tuple, list)):
         return per_axis(sigma, n, "sigma", fn)
+    check_real(sigma, "sigma", fn, _SIGMA)
     arr = jnp.asarray(sigma)
     if arr.ndim == 0:
         return (sigma,) * n
@@ -93,12 +116,16 @@ def gaussian_filter(
     Args:
       input: array ``(..., *spatial)``; ints are promoted to float.
       sigma: σ in pixels, a scalar or one per filtered axis; may be traced (then pass `radius`).
+        A concrete σ must be finite and >= 0 (σ = 0 leaves its axis alone, as in scipy). A
+        traced σ cannot be checked: σ <= 1e-15 gives the identity on its axis (a delta kernel,
+        with a finite gradient), and a negative, NaN or infinite σ gives an all-NaN result.
       order: derivative order, an int or one per axis (as in scipy).
       cov: instead of `sigma`: variances, an ``(N, N)`` covariance or a :class:`Gaussian`
         (its mean shifts the kernel). A traced full `cov` needs `radius`.
       mode: ndimage boundary mode, or one per filtered axis.
       cval: value outside the input for ``mode="constant"``; may be traced.
-      truncate: radius ``int(truncate * σ + 0.5)`` per axis, when `radius` is None.
+      truncate: radius ``int(truncate * σ + 0.5)`` per axis, when `radius` is None: a
+        concrete finite number >= 0 (not traced: it sets the kernel's size).
       radius: static kernel half-size, an int or one per axis.
       axes: axes to filter; default all (scipy), or the last N for an ``(N, N)`` `cov`.
       output: dtype of the result (default: the input's float dtype), as scipy.ndimage's
@@ -106,13 +133,19 @@ def gaussian_filter(
         An array is rejected: JAX arrays cannot be written in place.
       discretization: ``"scipy"`` (default), ``"sample"``, ``"integrate"`` or ``"discrete"``
         (separable path); the full path samples.
-      method, precision: passed to the convolution engine (see ``jaxconv.convolve``).
+      method, precision: passed to the convolution engine (see ``jaxconv.convolve``). With
+        ``"auto"``, a concrete input or `cval` holding NaN or inf runs a direct method, so the
+        NaN stays local as in scipy; under ``jit`` pass ``method="direct"`` for such data (an
+        FFT, which "auto" picks for large σ, makes the whole result NaN; see ``_filters``).
 
     Returns:
       The filtered array, same shape; float (or complex) dtype of the input, or `output`.
 
     Raises:
-      ValueError: bad mode, shapes, negative σ, a non-PD `cov`, or a traced σ without `radius`.
+      ValueError: bad mode, shapes, negative σ, a non-PD `cov`, a traced σ without `radius`, or
+        a NaN, infinite or negative `truncate`.
+      TypeError: a `sigma`, `truncate` or `cval` that is not a real number, or a traced
+        `truncate`.
 
     Examples:
       >>> import numpy as np, jaxconv
@@ -123,6 +156,7 @@ def gaussian_filter(
     fn = "gaussian_filter"
     check_discretization(discretization, fn)
     x = as_input(input, fn, output)
+    check_truncate(truncate, fn)
     if (sigma is None) == (cov is None):
         raise ValueError(f"{fn}: pass exactly one of `sigma` and `cov`.")
     mean = gauss = None
@@ -215,6 +249,8 @@ def gaussian_filter1d(
     fn = "gaussian_filter1d"
     if np.ndim(sigma) != 0:
         raise ValueError(f"{fn}: `sigma` must be a scalar; got shape {np.shape(sigma)}.")
+    check_real(sigma, "sigma", fn, "a real number")
+    check_truncate(truncate, fn)
     x = as_input(input, fn, output)
     return gaussian_filter(
         x,
@@ -238,6 +274,7 @@ def _gaussian_terms(fn, input, sigma, order, mode, truncate, radius, axes, outpu
     As in scipy, the term for ``axes[i]`` uses ``mode[i]`` on every axis; only `axes` are smoothed.
     """
     x = as_input(input, fn, output)
+    check_truncate(truncate, fn)
     ax = filter_axes(axes, x.ndim, fn)
     modes = filter_modes(mode, len(ax), fn)
     sigmas = _sigma_list(sigma, len(ax), fn)
@@ -268,8 +305,10 @@ def gaussian_laplace(
 ) -> jax.Array:
     """Laplacian of Gaussian ``Σ_a ∂²/∂x_a² (G_σ * x)``: ``scipy.ndimage.gaussian_laplace``.
 
-    Arguments as in :func:`gaussian_filter`. With one mode per axis, the term ``∂²/∂x_a²`` uses
-    the mode of axis a on every axis, as scipy does.
+    Arguments as in :func:`gaussian_filter` (a traced σ <= 1e-15 skips the smoothing, as a
+    concrete σ = 0 does: the result is then ``ndim * x``; a traced negative or NaN σ gives NaN).
+    With one mode per axis, the term ``∂²/∂x_a²`` uses the mode of axis a on every axis, as
+    scipy does.
 
     Examples:
       >>> import jaxconv
@@ -300,9 +339,11 @@ def gaussian_gradient_magnitude(
     """``sqrt(Σ_a (∂_a G_σ * x)²)``, equal to ``scipy.ndimage.gaussian_gradient_magnitude``.
 
     As in scipy, a complex input gives the complex root of the sum of squares (no conjugate); the
-    gradient is defined (as 0) where the sum is 0. Arguments as in
-    :func:`gaussian_filter`. With `axes`, only those axes are smoothed and differentiated (scipy
-    1.17's version smooths every axis then, and rejects per-axis σ with `axes`).
+    gradient is defined (as 0) where the sum is 0. It is computed with scaling, as ``hypot``, so
+    float32 terms beyond ~1.8e19 do not overflow (scipy's float32 result does); NaN propagates.
+    Arguments as in :func:`gaussian_filter` (a traced σ as there). With `axes`, only those axes
+    are smoothed and differentiated (scipy 1.17's version smooths every axis then, and rejects
+    per-axis σ with `axes`).
 
     Examples:
       >>> import jaxconv
