@@ -164,8 +164,10 @@ def check(fn: str, method: str, dtype, **shapes) -> None:
 
     `shapes` are the keyword arguments of :func:`plan_bytes` but `itemsize` (from `dtype`).
     """
+    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "off", "no"):
+        return
     need, what = plan_bytes(method, itemsize=np.dtype(dtype).itemsize, **shapes)
-    if need < _UNCHECKED or os.environ.get(ENV, "1").strip().lower() in ("0", "false", "off", "no"):
+    if need < _UNCHECKED:
         return
     avail = available_bytes()
     if avail is None or need <= avail:
