@@ -106,9 +106,9 @@ def oa_block(n: int, m: int, rest: Sequence[int] = (), batch: int = 1) -> int:
             best, best_cost = b, cost
         if b == out:
             return best
-        # Every fast length up to 2^20, then steps of ~5%: past cache the cost is smooth, and
-        # walking every 7-smooth length up to 10^9 samples took seconds.
-        length = next_fast_len(length + 1 if length < 1 << 20 else length * 21 // 20)
+        # Every fast length up to 2^14, then steps of ~5% (the cost is smooth there): walking
+        # every 7-smooth length up to 10^9 samples took seconds of planning.
+        length = next_fast_len(length + 1 if length < 1 << 14 else length * 21 // 20)
 
 
 def estimate_cost(
