@@ -224,8 +224,14 @@ _SPREADING = ("fft", "oa")  # a non-finite sample reaches every output of an FFT
 
 
 @jax.jit
-def _all_finite(x: jax.Array) -> jax.Array:
+def _all_finite_jit(x: jax.Array) -> jax.Array:
     return jnp.isfinite(x).all()
+
+
+def _all_finite(x: jax.Array) -> bool:
+    if jax.default_backend() == "cpu":  # numpy on a zero-copy view: 0.03 ms, not 0.3 (on 512²)
+        return bool(np.isfinite(np.asarray(x)).all())
+    return bool(_all_finite_jit(x))
 
 
 def _local_method(x, weights, plan, cval) -> str:
@@ -248,7 +254,7 @@ def _local_method(x, weights, plan, cval) -> str:
         return "auto"
     fill = None if isinstance(cval, jax.core.Tracer) else np.asarray(cval)
     finite_fill = fill is None or not any(c for *_, c in shapes) or np.isfinite(fill).all()
-    if isinstance(x, jax.core.Tracer) or (finite_fill and bool(_all_finite(x))):
+    if isinstance(x, jax.core.Tracer) or (finite_fill and _all_finite(x)):
         return "auto"
     candidates = ["direct"]
     if backend == "cpu" and all(

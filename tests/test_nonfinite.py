@@ -155,6 +155,7 @@ def test_local_method_choice():
     assert _filters._local_method(nan, weights, plan, 0.0) in ("direct", "shift")
     constant = (tuple((s[1], ("constant",), s[3]) for s in steps),)
     assert _filters._local_method(jnp.asarray(x), weights, constant, np.nan) in ("direct", "shift")
+    assert not _filters._all_finite_jit(nan) and _filters._all_finite_jit(jnp.asarray(x))
     # a NaN cval without a constant mode is never read
     assert _filters._local_method(jnp.asarray(x), weights, plan, np.nan) == "auto"
     # traced data cannot be inspected: "auto" stays (the docstrings say so)
