@@ -45,6 +45,7 @@ from jax.scipy.special import erfc, ndtr
 from jaxconv._gaussian_core import (
     axis_kernel,
     check_discretization,
+    check_truncate,
     cholesky,
     concrete,
     cov_ndim,
@@ -290,8 +291,9 @@ def gaussian_kernel(
         shift = np.zeros(ndim) if mean is None else concrete(mean)
         if var_c is None or shift is None:
             raise traced_size_error(fn, "cov" if var_c is None else "mean")
+        reach = check_truncate(truncate, fn)
         radii = [
-            int(float(truncate) * math.sqrt(var_c[a]) / h[a] + abs(shift[a]) / h[a] + 0.5)
+            int(reach * math.sqrt(var_c[a]) / h[a] + abs(shift[a]) / h[a] + 0.5)
             for a in range(ndim)
         ]
         offsets = [np.arange(-r, r + 1) for r in radii]

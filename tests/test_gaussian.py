@@ -317,6 +317,8 @@ def test_gaussian_kernel_and_gradients():
         (lambda: jaxconv.Gaussian.isotropic(1.0, ndim=3).angle, "2-D"),
         (lambda: jaxconv.Gaussian(jnp.zeros(2), jnp.zeros(2)).covariance, "`offdiag`"),
         (lambda: jaxconv.Gaussian.from_cholesky([[1.0, 0.5], [0.5, 1.0]]), "lower triangular"),
+        (lambda: jaxconv.gaussian_kernel(1.0, truncate=np.nan), r"`truncate` must be a finite"),
+        (lambda: jaxconv.gaussian_kernel(1.0, truncate=-1.0), r"`truncate` must be a finite"),
     ],
 )
 def test_gaussian_errors(make, match):
