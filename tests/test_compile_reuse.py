@@ -17,7 +17,7 @@ import scipy.stats
 from compile_count import compile_count
 
 import jaxconv
-from jaxconv import enable_compilation_cache
+from jaxconv import _fit_step, enable_compilation_cache
 from jaxconv._compile_cache import cache_folder
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
@@ -126,7 +126,7 @@ _SCRIPT = """
 import sys, collections
 import jax
 import numpy as np
-from jaxconv import enable_compilation_cache
+from jaxconv import _fit_step, enable_compilation_cache
 events = collections.Counter()
 jax.monitoring.register_event_listener(lambda name, **kw: events.update([name]))
 print(enable_compilation_cache(sys.argv[1]))
@@ -170,3 +170,14 @@ def test_compilation_cache_folder_and_errors(monkeypatch, tmp_path):
     with pytest.raises(TypeError, match=r"enable_compilation_cache: `path` must be a path or "
                        r"None; got int"):  # fmt: skip
         enable_compilation_cache(3)
+
+
+def test_an_xla_without_the_cpu_compile_options_uses_its_defaults(monkeypatch):
+    monkeypatch.setattr(_fit_step, "_CPU_OPTIONS", {"xla_no_such_option": True})
+    monkeypatch.setattr(_fit_step, "_CPU_ONCE", {"xla_no_such_option": True})
+    x = X[:23, :29]  # a shape no other test fits: its programs compile here
+    with compile_count() as n:
+        res = jaxconv.fit(jaxconv.FreeKernel((3, 3)), x, ndi.sobel(x, 1), optimizer="lm",
+                          progress=False)  # fmt: skip
+    assert n.value >= 3
+    np.testing.assert_allclose(res.params, [[1, 0, -1], [2, 0, -2], [1, 0, -1]], atol=1e-8)
