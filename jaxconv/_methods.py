@@ -12,6 +12,10 @@ cost model picks for *its* shape. That matters for the gradient with respect to 
 sums that make ``shift`` fast forward would become millions of reductions under autodiff; here it
 runs as an XLA convolution or an FFT instead. The gradient with respect to the input is a valid
 correlation of the padded cotangent with the flipped kernel, by the forward method.
+
+A kernel that reaches far past its input (a box of 10⁶ taps over 64 samples) is first folded,
+exactly, to at most ``out + 2 n + 1`` taps (:func:`fold_plan`), so the cost model, the memory check
+(``jaxconv/_memory.py``) and the program all see the small problem.
 """
 
 import functools
