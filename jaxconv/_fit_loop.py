@@ -250,8 +250,8 @@ def run(
     cfg = Config(static, kind, opt, loss, None if masked else border, boundary, method,
                  int(chunk), batched, group)  # fmt: skip
     settings = Settings(
-        steps=jnp.asarray(steps, jnp.int32),
-        tol=jnp.asarray(tol, image.dtype),
+        steps=np.asarray(steps, np.int32),  # numpy: no small conversion programs to compile
+        tol=np.asarray(tol, image.dtype),
         model=traced,
         border=np.asarray(border, np.int32) if masked else None,
     )
