@@ -124,3 +124,15 @@ def test_rlimit_as_gives_clear_error_not_abort():
     assert lines[0] in ("ok (100000009,) 6.0 10.0",) or lines[0].startswith("refused convolve:")
     assert lines[1].startswith("refused convolve: the result needs ~")
     assert "this process can use" in lines[1]
+
+
+def test_accelerator_limit_is_bytes_limit(monkeypatch):
+    class Device:
+        def memory_stats(self):
+            return {"bytes_limit": 80 * GIB, "bytes_in_use": GIB}
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(jax, "local_devices", lambda: [Device()])
+    assert _memory.available_bytes() == 80 * GIB
+    monkeypatch.setattr(jax, "local_devices", lambda: [type("NoStats", (), {})()])
+    assert _memory.available_bytes() is None  # unknown: nothing is refused

@@ -229,3 +229,15 @@ def test_full_mode_swaps_when_kernel_is_larger():
     np.testing.assert_allclose(out, ss.convolve2d(a, b, fillvalue=0.5), rtol=1e-12, atol=1e-12)
     assert not _convolve._full_swap(a.shape, b.shape, (0, 1), ("wrap",) * 2, 0, "auto")
     assert not _convolve._full_swap(b.shape, a.shape, (0, 1), ("constant",) * 2, 0, "auto")
+
+
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("mode", ["same", "full"])
+def test_convolve2d_kernel_far_larger_than_image_equals_scipy(boundary, mode):
+    import jaxconv
+
+    rng = np.random.default_rng(8)
+    x, k = rng.normal(size=(4, 5)), rng.normal(size=(23, 17))
+    out = jaxconv.convolve2d(x, k, mode, boundary=boundary, fillvalue=0.25)
+    ref = ss.convolve2d(x, k, mode, boundary=boundary, fillvalue=0.25)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
