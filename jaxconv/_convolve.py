@@ -231,6 +231,11 @@ def _correlate(x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
                 f"{fn}: the kernel (shape {k.shape}) is larger than the extended input "
                 f"(shape {tuple(extended)}) along axis {a}."
             )
+    if _full_swap(x.shape, k.shape, axes, pads, boundaries, fillvalue, method):
+        # full correlate(x, k) == full correlate(flip(k), flip(x)). Done here, below the
+        # sharded planner's capture of this function, which keeps `x` as the sharded operand.
+        x, k = (_reorient(a, axes=tuple(axes), flip=True, conj=False) for a in (k, x))
+        pads = tuple((k.shape[a] - 1, k.shape[a] - 1) for a in axes)
     # A kernel reaching far beyond the input is folded first (exactly; see fold_plan): the
     # method, the memory check and the program then see the small problem.
     n = [x.shape[a] for a in axes]
@@ -291,21 +296,24 @@ def _valid_swap(fn: str, s1: Sequence[int], s2: Sequence[int], axes: Sequence[in
     return not ok1
 
 
-def _full_swap(s1, s2, axes, boundaries, fillvalue, method) -> bool:
-    """Whether mode='full' should correlate with `in1` as the kernel: convolution commutes.
+def _full_swap(x_shape, k_shape, axes, pads, boundaries, fillvalue, method) -> bool:
+    """Whether a full correlation should run with its operands swapped: convolution commutes.
 
-    Only where the extension is zero (a constant boundary with a concrete fill value of 0; any
-    other boundary extends `in1` only) and `in2` is the larger: then the input extended by
-    ``m - 1`` per side is smaller (100² with 3000²: 3198² samples instead of 6098²). A
-    ``separable`` kernel stays the kernel.
+    Only for mode 'full' (pads of ``m - 1`` per side) with a zero extension (a constant boundary
+    with a concrete fill value of 0; any other extension applies to `x` only) and a kernel larger
+    than `x`: then `x`'s extension is the smaller (100² with 3000²: 3198² samples, not 6098²).
+    A ``separable`` kernel stays the kernel.
     """
-    if method == "separable" or any(b != "constant" for b in boundaries):
+    m = [k_shape[a] for a in axes]
+    if method == "separable" or any(p != (k - 1, k - 1) for p, k in zip(pads, m, strict=True)):
         return False
-    fill = None if isinstance(fillvalue, jax.core.Tracer) else _concrete(fillvalue)
+    if any(b != "constant" for b in boundaries) or isinstance(fillvalue, jax.core.Tracer):
+        return False
+    fill = _concrete(fillvalue)
     if fill is None or np.any(fill != 0):
         return False
-    now = math.prod(s1[a] + 2 * (s2[a] - 1) for a in axes)
-    return math.prod(s2[a] + 2 * (s1[a] - 1) for a in axes) < now
+    now = math.prod(x_shape[a] + 2 * (k - 1) for a, k in zip(axes, m, strict=True))
+    return math.prod(k + 2 * (x_shape[a] - 1) for a, k in zip(axes, m, strict=True)) < now
 
 
 def _same_batch(in1: jax.Array, in2: jax.Array, axes: Sequence[int]) -> jax.Array:
@@ -354,8 +362,6 @@ def _convolve_impl(
     check_fillvalue(fn, "fillvalue", fillvalue, _result_dtype(in1, in2)[0])
     if mode == "valid":
         swap = _valid_swap(fn, in1.shape, in2.shape, axes)
-    elif mode == "full":
-        swap = _full_swap(in1.shape, in2.shape, axes, boundaries, fillvalue, method)
     if mode == "same":
         in2 = _same_batch(in1, in2, axes)
     if not axes or in1.size == 0 or in2.size == 0:
@@ -364,7 +370,7 @@ def _convolve_impl(
     # reversed kernel: so correlate's kernel is conj(b) as is, unless scipy's valid-mode rule
     # swaps the operands (then reverse(conj(b)) is the signal and reverse(a) the kernel).
     conj = conj_flip and jnp.iscomplexobj(in2)
-    if mode != "same" and swap:
+    if mode == "valid" and swap:
         if conj_flip:
             in2 = _reorient(in2, axes=axes, flip=True, conj=conj)
         in1, in2 = in2, in1
@@ -667,7 +673,8 @@ def choose_method(
     in1, in2, axes, _, _ = _prepare(fn, in1, in2, mode, "auto", axes, "fill", None, True)
     if mode == "valid" and _valid_swap(fn, in1.shape, in2.shape, axes):
         in1, in2 = in2, in1
-    if mode == "full" and _full_swap(in1.shape, in2.shape, axes, ("constant",), 0, "auto"):
+    full = tuple((in2.shape[a] - 1,) * 2 for a in axes)
+    if mode == "full" and _full_swap(in1.shape, in2.shape, axes, full, ("constant",), 0, "auto"):
         in1, in2 = in2, in1  # as convolve does with the default boundary
     if not axes or in1.size == 0 or in2.size == 0:
         return "direct"  # nothing to convolve: a product, or an empty result

@@ -218,17 +218,27 @@ def test_full_mode_swaps_when_kernel_is_larger():
 
     rng = np.random.default_rng(7)
     a, b = rng.normal(size=(3, 4)), rng.normal(size=(20, 9)) + 1j * rng.normal(size=(20, 9))
-    assert _convolve._full_swap(a.shape, b.shape, (0, 1), ("constant",) * 2, 0, "auto")
+    full = ((19, 19), (8, 8))  # b's extension of a in mode 'full'
+    assert _convolve._full_swap(a.shape, b.shape, (0, 1), full, ("constant",) * 2, 0, "auto")
     np.testing.assert_allclose(jaxconv.convolve(a, b), ss.convolve(a, b), rtol=1e-12)
     np.testing.assert_allclose(jaxconv.correlate(a, b), ss.correlate(a, b), rtol=1e-12)
     ref = ss.correlate2d(a, b)
     np.testing.assert_allclose(jaxconv.correlate2d(a, b), ref, rtol=1e-12, atol=1e-12)
     # A non-zero fill extends `in1` only: no swap, and still scipy's result.
-    assert not _convolve._full_swap(a.shape, b.shape, (0, 1), ("constant",) * 2, 0.5, "auto")
+    assert not _convolve._full_swap(a.shape, b.shape, (0, 1), full, ("constant",) * 2, 0.5, "auto")
     out = jaxconv.convolve2d(a, b, fillvalue=0.5 + 0j)
     np.testing.assert_allclose(out, ss.convolve2d(a, b, fillvalue=0.5), rtol=1e-12, atol=1e-12)
-    assert not _convolve._full_swap(a.shape, b.shape, (0, 1), ("wrap",) * 2, 0, "auto")
-    assert not _convolve._full_swap(b.shape, a.shape, (0, 1), ("constant",) * 2, 0, "auto")
+    assert not _convolve._full_swap(a.shape, b.shape, (0, 1), full, ("wrap",) * 2, 0, "auto")
+    small = ((2, 2), (3, 3))  # a's extension of b
+    assert not _convolve._full_swap(b.shape, a.shape, (0, 1), small, ("constant",) * 2, 0, "auto")
+    # Sharded full mode keeps `in1` as the sharded operand (the swap is below the planner).
+    from jax.sharding import Mesh, PartitionSpec
+
+    import jaxconv.sharded as sh
+
+    mesh = Mesh(np.asarray(jax.devices()[:1]), ("d",))
+    out = sh.convolve2d(a, b.real, "full", mesh=mesh, spec=PartitionSpec("d", None))
+    np.testing.assert_allclose(out, ss.convolve2d(a, b.real), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
