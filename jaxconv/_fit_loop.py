@@ -17,7 +17,16 @@ import optax
 import tqdm.auto as tqdm
 
 from jaxconv import _checkpoint, _fit_step, _lstsq
-from jaxconv._fit_step import CALLBACK, LOSSES, NONFINITE, RUNNING, STATUS, Config, Settings
+from jaxconv._fit_step import (
+    CALLBACK,
+    LOSSES,
+    NONFINITE,
+    RUNNING,
+    STATUS,
+    Config,
+    Settings,
+    WarmupCosineAdam,
+)
 from jaxconv._forward import check_data, check_model, resolve_border
 from jaxconv._models import Model
 from jaxconv._uncertainty import Uncertainty
@@ -90,28 +99,12 @@ class FitResult:
 
 
 # --- optimizers ----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=32)
-def default_adam(learning_rate: float, steps: int) -> optax.GradientTransformation:
-    """Adam with a linear warmup (5% of the steps) and cosine decay to 1e-3 of the peak.
-
-    Cached, so repeated fits with the same settings reuse one compiled step.
-    """
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
-        peak_value=learning_rate,
-        warmup_steps=steps // 20,
-        decay_steps=steps,
-        end_value=learning_rate * 1e-3,
-    )
-    return optax.adam(schedule)
-
-
 @functools.lru_cache(maxsize=4)
 def _lbfgs() -> optax.GradientTransformation:
     return optax.lbfgs()
 
 
-def _optimizer(fn: str, optimizer: Any, learning_rate: Any, steps: int, model: Model):
+def _optimizer(fn: str, optimizer: Any, learning_rate: Any, model: Model):
     """(kind, optax transformation or None, a name for reports)."""
     if isinstance(optimizer, str) or optimizer is None:
         name = "adam" if optimizer is None else optimizer.lower()
@@ -123,7 +116,7 @@ def _optimizer(fn: str, optimizer: Any, learning_rate: Any, steps: int, model: M
             lr = model.learning_rate if learning_rate is None else learning_rate
             if not (isinstance(lr, (int, float, np.floating)) and lr > 0):
                 raise ValueError(f"{fn}: `learning_rate` must be a number > 0; got {lr!r}.")
-            return "grad", default_adam(float(lr), steps), f"adam(lr={lr}, warmup-cosine)"
+            return "grad", WarmupCosineAdam(float(lr)), f"adam(lr={lr}, warmup-cosine)"
         raise ValueError(
             f"{fn}: `optimizer` must be an optax GradientTransformation, 'adam', 'lbfgs' or "
             f"'lm'; got {optimizer!r}."
@@ -224,7 +217,7 @@ def run(
     steps = _DEFAULT_STEPS["lm" if is_lm else "grad"] if steps is None else steps
     kind = "lm" if is_lm else "grad"
     _check_options(fn, steps, tol, loss, callback, checkpoint_every, chunk, kind)
-    kind, opt, opt_name = _optimizer(fn, optimizer, learning_rate, int(steps), model)
+    kind, opt, opt_name = _optimizer(fn, optimizer, learning_rate, model)
     if checkpoint is not None:
         chunk = min(chunk, checkpoint_every)
     boundary = boundary if isinstance(boundary, str) else tuple(boundary)

@@ -85,6 +85,40 @@ class Settings(NamedTuple):
     border: Any = None
 
 
+@dataclasses.dataclass(frozen=True)
+class WarmupCosineAdam:
+    """The default optimizer: Adam, linear warmup over 5% of the steps, cosine decay to 1e-3.
+
+    optax's ``warmup_cosine_decay_schedule`` takes its lengths as Python ints, so a fit would
+    compile again for every `steps`; this one builds the same schedule (the same arithmetic)
+    from the traced step cap, inside the fit's programs.
+    """
+
+    learning_rate: float
+
+    def schedule(self, count: jax.Array, steps: jax.Array) -> jax.Array:
+        """The learning rate at step `count` of a fit of at most `steps` steps."""
+        peak = self.learning_rate
+        alpha = peak * 1e-3 / peak  # optax's end_value / peak_value
+        real = jnp.result_type(float)  # float64 under x64, as optax's Python-float lengths give
+        warmup = (steps // 20).astype(real)
+        decay = steps.astype(real) - warmup
+        count = jnp.asarray(count).astype(real)
+        rise = (0.0 - peak) * (1 - jnp.clip(count, 0, warmup) / jnp.maximum(warmup, 1)) + peak
+        t = jnp.minimum(count - warmup, decay)
+        fall = peak * ((1 - alpha) * (0.5 * (1 + jnp.cos(jnp.pi * t / decay))) + alpha)
+        return jnp.where(count < warmup, rise, fall)
+
+    def transformation(self, steps: jax.Array) -> optax.GradientTransformation:
+        return optax.adam(lambda count: self.schedule(count, steps))
+
+
+def _optimizer(cfg: Config, s: Settings) -> optax.GradientTransformation:
+    if isinstance(cfg.optimizer, WarmupCosineAdam):
+        return cfg.optimizer.transformation(s.steps)
+    return cfg.optimizer
+
+
 def _bound(cfg: Config, s: Settings) -> tuple[Model, Any]:
     """The model with its traced part, and the border (a static tuple, or traced)."""
     border = cfg.border if cfg.border is not None else s.border
@@ -181,7 +215,7 @@ def init_carry(cfg: Config, s: Settings, params: Any, image: jax.Array, target: 
         size = crop(target, _bound(cfg, s)[1]).size  # the residual's length
         opt_state = _lstsq.lm_init(_residual_fn(cfg, s, unravel, image, target), x, size=size)
     else:
-        opt_state = cfg.optimizer.init(params)
+        opt_state = _optimizer(cfg, s).init(params)
     carry = Carry(
         params=params,
         opt_state=opt_state,
@@ -231,10 +265,11 @@ def _step(cfg: Config, s: Settings, c: Carry, image: jax.Array, target: jax.Arra
             jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)])
         )
         extra = {}
-        if isinstance(cfg.optimizer, optax.GradientTransformationExtraArgs):
+        optimizer = _optimizer(cfg, s)
+        if isinstance(optimizer, optax.GradientTransformationExtraArgs):
             value_fn = functools.partial(loss_value, cfg, s, image=image, target=target)
             extra = dict(value=loss, grad=grads, value_fn=value_fn)
-        updates, opt_state = cfg.optimizer.update(grads, c.opt_state, c.params, **extra)
+        updates, opt_state = optimizer.update(grads, c.opt_state, c.params, **extra)
         params = optax.apply_updates(c.params, updates)
         params = jax.tree_util.tree_map(lambda p, q: p.astype(q.dtype), params, c.params)
         small = jnp.abs(c.prev_loss - loss) <= s.tol * jnp.abs(loss)

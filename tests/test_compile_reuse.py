@@ -112,6 +112,16 @@ def test_fit_and_fit_batch_of_a_gaussian_blur_compile_nothing_on_new_data(optimi
         assert rel_err(res.params.covariance[b], COVS[1 + b]) <= 1e-6
 
 
+def test_a_new_step_cap_or_tolerance_compiles_nothing_for_adam_either():
+    model = jaxconv.FreeKernel((3, 3))
+    jaxconv.fit(model, X, ndi.sobel(X, 0), steps=30, progress=False)
+    for steps, tol in ((45, 1e-10), (60, 1e-6)):
+        with compile_count() as n:
+            res = jaxconv.fit(model, X, ndi.sobel(X, 1), steps=steps, tol=tol, progress=False)
+        assert n.value == 0, n.events
+        assert res.history.shape[0] <= steps + 1
+
+
 def test_fit_of_a_free_kernel_compiles_nothing_on_new_data():
     model = jaxconv.FreeKernel((3, 3))
     jaxconv.fit(model, X, ndi.sobel(X, 0), optimizer="lm", progress=False)

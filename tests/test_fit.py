@@ -270,6 +270,17 @@ def test_progress_bar_shows_loss_on_fits_longer_than_a_second(capsys):
     assert "fit" in err and "loss=" in err and "step" in err
 
 
+@pytest.mark.parametrize("steps", [7, 40, 300])
+def test_default_adam_schedule_equals_optax_warmup_cosine(steps):
+    # The default Adam's schedule takes the step cap traced (a new `steps` compiles nothing);
+    # it must be optax's warmup_cosine_decay_schedule, whose lengths are Python ints.
+    ref = optax.warmup_cosine_decay_schedule(0.0, 0.05, steps // 20, steps, end_value=0.05 * 1e-3)
+    counts = np.arange(steps + 5, dtype=np.int32)
+    ours = _fit_step.WarmupCosineAdam(0.05).schedule(counts, jnp.int32(steps))
+    # optax evaluates parts of it in float32 (int32 counts over int lengths); ours in float64.
+    np.testing.assert_allclose(ours, [ref(c) for c in counts], rtol=5e-7, atol=0)
+
+
 def test_deterministic_given_the_key():
     model = jaxconv.FreeKernel((3, 3), init_kernel="random")
 
