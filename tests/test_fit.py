@@ -1,5 +1,6 @@
 """jaxconv.fit and friends: recovering known filters from targets made by scipy."""
 
+import sys
 import time
 
 import jax
@@ -260,14 +261,17 @@ def test_callback_can_stop_the_fit_at_the_end_of_its_chunk():
     assert res.status == "callback" and res.steps == 4 and res.message == "stopped by the callback."
 
 
-def test_progress_bar_shows_loss_on_fits_longer_than_a_second(capsys):
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_bar_shows_loss_on_fits_longer_than_a_second(capsys, monkeypatch, terminal):
     def slow(step, params, loss):
         if step == 0:
             time.sleep(1.1)  # tqdm shows its bar once a fit has run for a second
 
+    # A bar on a terminal; none (no escape codes) when stderr is a file or a pipe.
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
     jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, ndi.sobel(X), callback=slow, **ADAM_OPTIONS)
     err = capsys.readouterr().err
-    assert "fit" in err and "loss=" in err and "step" in err
+    assert ("fit" in err and "loss=" in err and "step" in err) == terminal
 
 
 @pytest.mark.parametrize("steps", [7, 40, 300])
