@@ -8,8 +8,9 @@ unbiased:
 * a kernel radius large enough for the covariance being fitted (truncated mass ≤ 1e-8 by default,
   σ enlarged by a margin); if the fitted Σ outgrows it, the radius is enlarged and the fit
   continues from where it stopped (`rounds` counts these). The radius is not compiled in: the
-  kernel array has one size per image shape (:meth:`GaussianBlur.static_size`) with zero taps
-  beyond the radius, so a new pair, covariance or radius reuses the compiled fit;
+  kernel array has a size from a bucket (half-size 64, else the largest the image holds; see
+  :meth:`GaussianBlur.static_size`) with zero taps beyond the radius, so a new pair,
+  covariance or radius reuses the compiled fit;
 * a loss that ignores a border as wide as the kernel's radius (the data's own boundary handling is
   unknown);
 * the discretisation stated on the result (``"sample"``: the density sampled at pixel centres and
@@ -97,7 +98,7 @@ def _fit_rounds(fn, fitter, image, target, model, params, max_rounds, checkpoint
         )
         radius = tuple(max(g, r) for g, r in zip(grown, model.radius, strict=True))
         _check_radius(fn, radius, image.shape[-len(radius) :])
-        model = dataclasses.replace(model, radius=radius)
+        model = model.with_radius(radius, image.shape[-len(radius) :])
         params = res.params
     return results
 

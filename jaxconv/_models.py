@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv._buckets import bucket
 from jaxconv._gaussian import gaussian_kernel, truncation
 from jaxconv._gaussian_core import DISCRETIZATIONS
 from jaxconv._gaussian_derivatives import oriented_derivative_kernel
@@ -242,17 +243,35 @@ class GaussianBlur(Model):
             return self.params_from(cov, g)
         return self.params_from(spectral_covariance(image, target))
 
-    @staticmethod
-    def static_size(shape: tuple) -> tuple[int, ...]:
-        """The kernel half-size a fit uses on images of `shape`: the largest that fits.
+    # Kernel half-sizes a fit picks from (besides the largest the image holds): 64 covers σ up to
+    # about 8.7 px at the default truncation and margin. Two sizes per image shape at most.
+    SIZES = (64,)
 
-        One size per image shape, ``(n - 1) // 2`` per axis, whatever the covariance: a fit's
-        programs are compiled once per shape, and every radius a blur can need on such an image
-        (``2 r + 1 <= n``) fits without a new compile. The fit convolves by FFTs of the image's
-        own size (see :func:`jaxconv._forward.forward`), so the larger kernel costs only its
-        evaluation, not a larger transform.
+    @classmethod
+    def static_size(cls, shape: tuple, radius: tuple) -> tuple[int, ...]:
+        """The kernel half-size a fit uses for `radius` on images of `shape`, per axis.
+
+        ``min(64, (n - 1) // 2)`` if that holds the radius, else ``(n - 1) // 2``, the largest
+        kernel that fits (see :func:`jaxconv._buckets.bucket`). A fit's programs are compiled
+        for the size, not the radius: every covariance whose radius the size holds reuses them.
+        The fit convolves by FFTs of the image's own size (see :func:`jaxconv._forward.forward`),
+        so the size costs only the kernel's evaluation, not a larger transform; the cap at 64
+        keeps that evaluation small on large images.
         """
-        return tuple((int(n) - 1) // 2 for n in shape)
+        return tuple(
+            bucket(r, (int(n) - 1) // 2, cls.SIZES) for r, n in zip(radius, shape, strict=True)
+        )
+
+    def with_radius(self, radius: tuple, shape: tuple | None = None) -> "GaussianBlur":
+        """The model with a new `radius` (a fit's radius growing), its size grown to hold it."""
+        size = self.size
+        if shape is not None and (
+            size is None or any(r > s for r, s in zip(radius, size, strict=True))
+        ):
+            # At least the radius: a radius the image cannot hold is the caller's error to raise.
+            fit = self.static_size(shape, radius)
+            size = tuple(max(r, s) for r, s in zip(radius, fit, strict=True))
+        return dataclasses.replace(self, radius=tuple(radius), size=size)
 
     def resolve(self, params: GaussianBlurParams, shape: tuple | None = None) -> "GaussianBlur":
         if self.radius is not None:
@@ -260,10 +279,7 @@ class GaussianBlur(Model):
         radius = radius_for(
             _host_covariance(params), self.truncate_mass, mean=params.mean, margin=self.margin
         )
-        size = self.size if shape is None or self.size is not None else self.static_size(shape)
-        if _concrete(size):
-            size = tuple(max(r, s) for r, s in zip(radius, size, strict=True))
-        return dataclasses.replace(self, radius=radius, size=size)
+        return self.with_radius(radius, shape)
 
     def split(self) -> tuple["GaussianBlur", Any]:
         if self.size is None or not _concrete(self.radius):

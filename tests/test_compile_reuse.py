@@ -18,6 +18,7 @@ from compile_count import compile_count
 
 import jaxconv
 from jaxconv import _fit_step, enable_compilation_cache
+from jaxconv._buckets import bucket
 from jaxconv._compile_cache import cache_folder
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
@@ -191,3 +192,12 @@ def test_an_xla_without_the_cpu_compile_options_uses_its_defaults(monkeypatch):
                           progress=False)  # fmt: skip
     assert n.value >= 3
     np.testing.assert_allclose(res.params, [[1, 0, -1], [2, 0, -2], [1, 0, -1]], atol=1e-8)
+
+
+def test_kernel_size_buckets():
+    assert [bucket(r, 127, (64,)) for r in (1, 44, 64, 65, 127)] == [64, 64, 64, 127, 127]
+    assert bucket(5, 31, (64,)) == 31  # a small image: the largest kernel it holds
+    assert jaxconv.GaussianBlur.static_size((256, 1024), (44, 70)) == (64, 511)
+    model = jaxconv.GaussianBlur(radius=(3, 3), size=(64, 64))
+    assert model.with_radius((40, 5), (256, 256)).size == (64, 64)  # held: same programs
+    assert model.with_radius((70, 5), (256, 256)).size == (127, 64)  # grown: the next bucket
