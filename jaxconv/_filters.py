@@ -159,7 +159,7 @@ def combine_terms(outs: Sequence[jax.Array], how: str) -> jax.Array:
     regular = (scale > 0) & (scale < jnp.inf)  # 0, inf and NaN are handled apart
     one = jnp.ones((), scale.dtype)
     s = jnp.where(regular, scale, one)  # double `where`s: finite gradients everywhere
-    ys = [o / s for o in outs]
+    ys = [o / s.astype(o.dtype) for o in outs]  # explicit casts: strict promotion holds
     if how == "norm":
         total = sum(jnp.real(y * jnp.conj(y)) for y in ys)
         # hypot's rule: an infinite term wins over a NaN one
@@ -167,7 +167,7 @@ def combine_terms(outs: Sequence[jax.Array], how: str) -> jax.Array:
     else:
         total = sum(y * y for y in ys)
     other = jnp.where(scale == 0, jnp.zeros((), scale.dtype), scale)  # 0 with gradient 0
-    mag = jnp.sqrt(jnp.where(regular, total, one.astype(total.dtype))) * s
+    mag = jnp.sqrt(jnp.where(regular, total, one.astype(total.dtype))) * s.astype(total.dtype)
     return jnp.where(regular, mag, other.astype(total.dtype))
 
 

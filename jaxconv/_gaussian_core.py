@@ -154,9 +154,9 @@ def hermite(order: int, z: jax.Array) -> jax.Array:
 # --- 1-D kernels (one axis of a separable kernel) ------------------------------------------------
 def scipy_kernel_1d(sigma: jax.Array, order: int, radius: int) -> jax.Array:
     """``scipy.ndimage._filters._gaussian_kernel1d`` operation by operation, in jnp (σ traced)."""
-    x = np.arange(-radius, radius + 1)
+    x = jnp.arange(-radius, radius + 1, dtype=sigma.dtype)  # exact integers; squares round once
     sigma2 = sigma * sigma
-    phi = jnp.exp(-0.5 / sigma2 * jnp.asarray(x**2, sigma.dtype))
+    phi = jnp.exp(-0.5 / sigma2 * (x * x))
     phi = phi / phi.sum()
     if order == 0:
         return phi
@@ -167,7 +167,7 @@ def scipy_kernel_1d(sigma: jax.Array, order: int, radius: int) -> jax.Array:
     q_deriv = d_op + p_op
     for _ in range(order):
         q = q_deriv @ q
-    powers = jnp.asarray(x[:, None] ** np.arange(order + 1), sigma.dtype)
+    powers = jnp.stack([x**p for p in range(order + 1)], axis=-1)
     return (powers @ q) * phi
 
 
@@ -217,10 +217,18 @@ def axis_kernel(
     size = None
     if discretization == "discrete":
         size = discrete_fft_size(int(offsets[-1]), sd / h)
+    offsets = np.asarray(offsets)
+    start = offsets[0] if offsets.size else 0
+    if np.array_equal(offsets, start + np.arange(offsets.size)):
+        # Whole steps (every caller but odd kernel shapes): the jit key is (start, count), not a
+        # tuple of every offset, which cost seconds to build and hash for a radius of 10^6.
+        key = (float(start), int(offsets.size))
+    else:
+        key = tuple(float(o) for o in offsets)
     return _axis_kernel(
         sd,
         mu,
-        offsets=tuple(float(o) for o in offsets),
+        offsets=key,
         h=float(h),
         order=int(order),
         discretization=discretization,
@@ -243,14 +251,20 @@ def _axis_kernel(sd, mu, *, offsets, h, order, discretization, normalize, size):
 
 
 def _axis_kernel_values(sd, mu, offsets, h, *, order, discretization, normalize, size):
+    """`offsets`: every offset, or ``(start, count)`` for ``start + arange(count)``."""
     dtype = sd.dtype
     mu = jnp.zeros((), dtype) if mu is None else mu
-    offsets = np.asarray(offsets)
-    x = jnp.asarray(offsets * h, dtype)
+    if len(offsets) == 2 and isinstance(offsets[1], int):
+        start, count = offsets
+        x = (jnp.arange(count, dtype=dtype) + start) * h  # an iota, not a constant of every tap
+        last = start + count - 1
+    else:
+        x = jnp.asarray(np.asarray(offsets) * h, dtype)
+        last = offsets[-1]
     if discretization == "scipy":
-        return scipy_kernel_1d(sd / h, order, int(offsets[-1])) / h**order
+        return scipy_kernel_1d(sd / h, order, int(last)) / h**order
     if discretization == "discrete":
-        r = int(offsets[-1])
+        r = int(last)
         k = discrete_kernel_1d((sd / h) ** 2, order, r, size)
         if not normalize:
             return k / h ** (order + 1)
