@@ -21,6 +21,7 @@ _EXPORTS = {
     "correlate": "_convolve",
     "correlate2d": "_convolve",
     "correlate_padded": "_convolve",
+    "OutOfMemoryError": "_memory",
     # data and I/O
     "default_image": "_io",
     "enable_compilation_cache": "_compile_cache",

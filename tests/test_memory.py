@@ -136,3 +136,10 @@ def test_accelerator_limit_is_bytes_limit(monkeypatch):
     assert _memory.available_bytes() == 80 * GIB
     monkeypatch.setattr(jax, "local_devices", lambda: [type("NoStats", (), {})()])
     assert _memory.available_bytes() is None  # unknown: nothing is refused
+
+
+def test_out_of_memory_error_is_public_and_a_memory_error():
+    import jaxconv
+
+    assert jaxconv.OutOfMemoryError is _memory.OutOfMemoryError
+    assert issubclass(jaxconv.OutOfMemoryError, MemoryError)
