@@ -248,7 +248,15 @@ def _correlate(x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
     batch_shape = np.broadcast_shapes(
         tuple(x.shape[i] for i in others), tuple(k.shape[i] for i in others)
     )
+    requested = method
     method, terms = _plan(ext, k, axes, math.prod(batch_shape), method, fn)
+    if requested == "auto" and method in _methods.SPREADING:
+        # An FFT turns one NaN or inf into an all-NaN result; direct sums keep it local, as
+        # scipy.signal.convolve2d's (always direct) do. Only concrete data can be inspected.
+        fill = fillvalue if "constant" in boundaries else None
+        if _methods.holds_nonfinite(x, fill) or _methods.holds_nonfinite(k):
+            step = (ext, m, math.prod(batch_shape))
+            method = _methods.local_method([step], jax.default_backend())
     out_shape = list(batch_shape)
     for a, e, mm in zip(axes, ext, m, strict=True):
         out_shape.insert(a, e - mm + 1)

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv import _cost, _methods
+from jaxconv import _methods
 from jaxconv._convolve import check_fillvalue, correlate_padded
 from jaxconv._gaussian_core import per_axis
 from jaxconv._methods import promote
@@ -220,20 +220,6 @@ def execute(x, terms, cval, combine="first", method="auto", precision=None, *, o
     return _run(x, weights, jnp.asarray(cval), **options)
 
 
-_SPREADING = ("fft", "oa")  # a non-finite sample reaches every output of an FFT
-
-
-@jax.jit
-def _all_finite_jit(x: jax.Array) -> jax.Array:
-    return jnp.isfinite(x).all()
-
-
-def _all_finite(x: jax.Array) -> bool:
-    if jax.default_backend() == "cpu":  # numpy on a zero-copy view: 0.03 ms, not 0.3 (on 512²)
-        return bool(np.isfinite(np.asarray(x)).all())
-    return bool(_all_finite_jit(x))
-
-
 def _local_method(x, weights, plan, cval) -> str:
     """ "auto", or the cheapest method that keeps NaN and inf local where "auto" would not.
 
@@ -250,21 +236,13 @@ def _local_method(x, weights, plan, cval) -> str:
             n = [x.shape[a] + k - 1 for a, k in zip(axes, w.shape, strict=True)]
             batch = x.size // math.prod(x.shape[a] for a in axes)
             shapes.append((n, list(w.shape), batch, "constant" in modes))
-    if not any(_methods.auto_method(n, m, b, backend) in _SPREADING for n, m, b, _ in shapes):
+    spreading = _methods.SPREADING
+    if not any(_methods.auto_method(n, m, b, backend) in spreading for n, m, b, _ in shapes):
         return "auto"
-    fill = None if isinstance(cval, jax.core.Tracer) else np.asarray(cval)
-    finite_fill = fill is None or not any(c for *_, c in shapes) or np.isfinite(fill).all()
-    if isinstance(x, jax.core.Tracer) or (finite_fill and _all_finite(x)):
+    reads_fill = any(c for *_, c in shapes)
+    if not _methods.holds_nonfinite(x, cval if reads_fill else None):
         return "auto"
-    candidates = ["direct"]
-    if backend == "cpu" and all(
-        math.prod(m) <= _cost.CPU_NS["SHIFT_MAX_TAPS"] for _, m, *_ in shapes
-    ):
-        candidates.append("shift")
-    return min(
-        candidates,
-        key=lambda meth: sum(_methods.estimate_cost(meth, n, m, b) for n, m, b, _ in shapes),
-    )
+    return _methods.local_method([(n, m, b) for n, m, b, _ in shapes], backend)
 
 
 # --- finite differences and boxes ----------------------------------------------------------------

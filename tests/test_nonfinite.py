@@ -12,7 +12,7 @@ from jax.test_util import check_grads
 from scipy import ndimage, signal
 
 import jaxconv
-from jaxconv import _filters
+from jaxconv import _filters, _methods
 
 RNG = np.random.default_rng(17)
 IMAGE = RNG.normal(size=(12, 14))
@@ -155,7 +155,7 @@ def test_local_method_choice():
     assert _filters._local_method(nan, weights, plan, 0.0) in ("direct", "shift")
     constant = (tuple((s[1], ("constant",), s[3]) for s in steps),)
     assert _filters._local_method(jnp.asarray(x), weights, constant, np.nan) in ("direct", "shift")
-    assert not _filters._all_finite_jit(nan) and _filters._all_finite_jit(jnp.asarray(x))
+    assert not _methods._all_finite_jit(nan) and _methods._all_finite_jit(jnp.asarray(x))
     # a NaN cval without a constant mode is never read
     assert _filters._local_method(jnp.asarray(x), weights, plan, np.nan) == "auto"
     # traced data cannot be inspected: "auto" stays (the docstrings say so)
@@ -417,3 +417,22 @@ X, K = np.ones((6, 6)), np.ones((3, 3))
 def test_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("fn", ["convolve2d", "correlate2d"])
+def test_convolve2d_keeps_one_nan_local_as_scipy(fn):
+    # auto would pick an FFT for a 31×31 kernel; with NaN in the data it sums directly instead,
+    # as scipy.signal.convolve2d (always direct) does.
+    rng = np.random.default_rng(7)
+    x = rng.random((96, 96))
+    x[40, 50] = np.nan
+    k = rng.random((31, 31))
+    assert jaxconv.choose_method(np.nan_to_num(x), k, mode="same") in _methods.SPREADING
+    got = np.asarray(getattr(jaxconv, fn)(x, k, mode="same"))
+    want = getattr(signal, fn)(x, k, mode="same")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    # a NaN fill value read by the boundary is seen too
+    got = np.asarray(jaxconv.convolve2d(np.nan_to_num(x), k, mode="same", fillvalue=np.nan))
+    want = signal.convolve2d(np.nan_to_num(x), k, mode="same", fillvalue=np.nan)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
