@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
-import json
 import os
 import platform
 import shlex
@@ -30,6 +29,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+import jaxconv
 
 try:
     import resource
@@ -259,13 +260,10 @@ def write_json(
     the date are recorded, for the tables that cite it. Scripts also write after each case with
     ``complete=False``, so that a run stopped by a time limit keeps what it measured.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload["machine"]["loadavg_end"] = list(os.getloadavg())
     args = sys.argv[1:] if argv is None else argv
     payload["command"] = shlex.join(["python", f"benchmarks/{payload['benchmark']}.py", *args])
     payload["date_utc"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     payload["complete"] = complete
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(compact(payload), indent=1, ensure_ascii=False, default=float) + "\n")
-    tmp.replace(path)
+    jaxconv.save_json_atomic(path, compact(payload))  # strict JSON, atomic, stale .tmp removed
     print(f"\nwrote {path}")

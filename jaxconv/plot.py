@@ -745,7 +745,7 @@ def save_gif(
     duration = int(1000 / fps)
     return _write_atomic(path, lambda f: frames[0].save(
         f, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0
-    ))  # fmt: skip
+    ), fn="save_gif")  # fmt: skip
 
 
 def _palette(frame: np.ndarray) -> Any:
