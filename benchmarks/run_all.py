@@ -8,16 +8,19 @@ repository root::
     python benchmarks/bench_fit.py --repeats 15 --out benchmarks/results/bench_fit.json
     python benchmarks/acceptance_fit.py --out benchmarks/results/acceptance_fit.json
     python benchmarks/bench_scaling.py  --out benchmarks/results/bench_scaling.json
+    python benchmarks/bench_script.py   --out benchmarks/results/bench_script.json
 
 then ``python benchmarks/tables.py``, which rewrites the tables in README.md,
 benchmarks/README.md and benchmarks/FIT.md from those files. About 15 minutes on the 2-core VM
-(``--only NAME ...`` runs some of them; the tables of the others keep their committed results).
+(``--only NAME ...`` runs some of them, ``bench_`` may be left out of a NAME; the tables of the
+others keep their committed results).
 ``calibrate_methods.py`` (the cost model's constants, ~15 min) is not part of it.
 
 Usage::
 
     python benchmarks/run_all.py
     python benchmarks/run_all.py --only bench_filters bench_fit
+    python benchmarks/run_all.py --only script
 """
 
 from __future__ import annotations
@@ -39,14 +42,20 @@ SCRIPTS = {
     "bench_fit": ["--repeats", "15"],
     "acceptance_fit": [],
     "bench_scaling": [],
+    "bench_script": [],
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_all.py", description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=list(SCRIPTS), default=list(SCRIPTS),
-                        help="run only these scripts")  # fmt: skip
-    args = parser.parse_args(argv)
+                        type=lambda s: s if s in SCRIPTS else f"bench_{s}",
+                        help="run only these scripts (script = bench_script)")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     walls = {}
     for name in args.only:
         out = (HERE / "results" / f"{name}.json").relative_to(tables.ROOT)

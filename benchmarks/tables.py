@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -357,6 +358,75 @@ def acceptance_block(p: dict[str, Any], doc: str) -> str:
     )
 
 
+def script_table(p: dict[str, Any], doc: str) -> str:
+    """The script scenario: each fit in one process, then every target of the issue."""
+    r = p["results"]
+    fits, fp, sw, tl = r["in_process"]["fits"], r["fresh_process"], r["filter_sweep"], r["tiles"]
+    per_fit = [
+        [
+            str(i + 1),
+            ", ".join(f"{s:.2f}" for s in f["sigmas"]),
+            f"{math.degrees(f['angle']):.0f}°",
+            num(f["jaxconv_s"]),
+            str(f["compiles"]),
+            num(f["scipy_s"]),
+            times(f["ratio"]),
+            "–" if f["met"] is None else _word(f["met"]),
+            f"{f['jaxconv_error']:.1e}, {f['scipy_error']:.1e}",
+        ]
+        for i, f in enumerate(fits)
+    ]
+    worst = max(fits[1:], key=lambda f: f["ratio"])
+    nc, cw, sp = fp["jaxconv, no cache"], fp["jaxconv, cache warm"], fp["scipy"]
+    n, ns, tiles = len(fits), len(sw["sigmas"]), (tl["size"] // tl["tile"]) ** 2
+
+    def row(what, ours, peer, count, fig=None, target="–"):
+        met = "–" if fig is None else _word(fig["met"])
+        return [what, num(ours), num(peer), times(ours / peer), str(count), target, met]
+
+    targets = [
+        row(f"fits 2–{n} in one process (the slowest against scipy's)", worst["jaxconv_s"],
+            worst["scipy_s"], sum(f["compiles"] for f in fits[1:]),
+            r["in_process"]["max_ratio_after_first"], "each ≤ 0.5× scipy"),
+        row(f"fresh process, no cache: import + {n} fits", nc["median_s"], sp["median_s"],
+            nc["xla_compilations"], fp["no_cache_over_scipy"], "≤ 2× scipy"),
+        row(f"fresh process, persistent cache warm: import + {n} fits", cw["median_s"],
+            sp["median_s"], cw["xla_compilations"], fp["cache_warm_over_scipy"], "≤ 1× scipy"),
+        row(f"`gaussian_filter`, {sw['size']}² {sw['dtype']}, {ns} σ: first pass",
+            sw["first_pass_s"], sw["scipy_pass"]["median_s"], sw["compiles_first_pass"]["value"],
+            sw["compiles_first_pass"], "≤ 4 compilations"),
+        row(f"`gaussian_filter`, {ns} σ: warm pass", sw["warm_pass"]["median_s"],
+            sw["scipy_pass"]["median_s"], sw["compiles_warm_passes"]),
+        row(f"`fit_gaussian_tiles`, {tiles} tiles of {tl['tile']}²: first call",
+            tl["first"]["jaxconv_s"], tl["first"]["scipy_loop_s"], tl["first"]["compiles"]),
+        row("`fit_gaussian_tiles`: second call, new data", tl["second"]["jaxconv_s"],
+            tl["second"]["scipy_loop_s"], tl["second"]["compiles"], tl["second_call_compiles"],
+            "0 compilations"),
+    ]  # fmt: skip
+    errors = [f[k] for f in fits for k in ("jaxconv_error", "scipy_error")]
+    co, m = p["versions"]["checkout"], p["machine"]
+    notes = (
+        f"Largest error max |Σ̂ − Σ| over the {n} fits: jaxconv {max(errors[::2]):.1e}, scipy "
+        f"{max(errors[1::2]):.1e} px²; {fp['rounds']} fresh-process rounds, medians. Filling the "
+        f"cache (its first run) took {num(fp['cache_fill_s'])} s. Measured at commit "
+        f"{co['commit']}{' with jaxconv/ modified' if co['jaxconv_modified'] else ''}; "
+        f"`uptime` before: {m['uptime_start'].split('load average:')[-1].strip()}, after: "
+        f"{m['uptime_end'].split('load average:')[-1].strip()}."
+    )
+    return "\n\n".join(
+        [
+            provenance(p, doc),
+            f"1. One process, {n} new pairs one after another (compile included):",
+            table(["fit", "σ₁, σ₂ px", "angle", "jaxconv s", "XLA compilations", "scipy s",
+                   "jaxconv / scipy", "≤ 0.5×", "max error Σ (jaxconv, scipy)"], per_fit),
+            "2. Every target (times in s; XLA compilations of jaxconv's part):",
+            table(["scenario", "jaxconv s", "scipy s", "jaxconv / scipy", "XLA compilations",
+                   "target", "met"], targets, right_from=1),
+            notes,
+        ]
+    )  # fmt: skip
+
+
 # (document, block) -> (results file, renderer)
 BLOCKS: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any], str], str]]] = {
     ("README.md", "convolve"): ("bench_convolve", convolve_readme),
@@ -365,6 +435,7 @@ BLOCKS: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any], str], str]]] 
     ("benchmarks/README.md", "filters"): ("bench_filters", filters_table),
     ("benchmarks/README.md", "fit"): ("bench_fit", fit_table),
     ("benchmarks/README.md", "scaling"): ("bench_scaling", scaling_tables),
+    ("benchmarks/README.md", "script"): ("bench_script", script_table),
     ("benchmarks/FIT.md", "acceptance"): ("acceptance_fit", acceptance_block),
 }
 

@@ -164,7 +164,7 @@ def _docs(root):
     """Documents with the tables' markers (and text around them that must survive)."""
     docs = {
         "README.md": ["convolve", "filters"],
-        "benchmarks/README.md": ["convolve", "filters", "fit", "scaling"],
+        "benchmarks/README.md": ["convolve", "filters", "fit", "scaling", "script"],
         "benchmarks/FIT.md": ["acceptance"],
     }
     for doc, blocks in docs.items():
@@ -201,8 +201,9 @@ def test_tables_rendered_from_results(tmp_path, conv, filters):
     assert (
         "(results/bench_convolve.json)" in bench_readme and "Every entry, median ms" in bench_readme
     )
-    assert bench_readme.count("\nold\n") == 2  # fit and scaling: no results, left as they were
-    assert sorted(m.split(":")[1].split()[0] for m in missing) == ["acceptance", "fit", "scaling"]
+    assert bench_readme.count("\nold\n") == 3  # fit, scaling, script: no results, left alone
+    blocks = sorted(m.split(":")[1].split()[0] for m in missing)
+    assert blocks == ["acceptance", "fit", "scaling", "script"]
 
 
 def test_tables_refuse_quick_results(tmp_path, conv):
@@ -235,3 +236,106 @@ def test_committed_tables_match_committed_results():
     if not list(tables.RESULTS.glob("*.json")):
         pytest.skip("no results committed yet: python benchmarks/run_all.py writes them")
     assert tables.main(["--check"]) == 0
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory):
+    """bench_script --quick, run as a user would (its own process), and the JSON it wrote."""
+    out = tmp_path_factory.mktemp("script") / "script.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_script.py"), "--quick", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def _bound(fig):
+    return float(fig["target"].removeprefix("<= "))
+
+
+def test_bench_script_quick(script):
+    assert script["complete"] is True and script["config"]["quick"] is True
+    assert script["command"].startswith("python benchmarks/bench_script.py --quick --out")
+    assert "load average" in script["machine"]["uptime_start"]
+    assert "load average" in script["machine"]["uptime_end"]
+    assert script["versions"]["checkout"]["commit"]
+    r = script["results"]
+    fits = r["in_process"]["fits"]
+    assert len(fits) == script["config"]["fits"] == 3
+    assert fits[0]["compiles"] >= 1  # a fresh process compiles its first fit
+    assert [f["target"] for f in fits] == [None, "<= 0.5", "<= 0.5"]
+    for f in fits:
+        assert f["jaxconv_s"] > 0 and f["scipy_s"] > 0
+        assert f["ratio"] == pytest.approx(f["jaxconv_s"] / f["scipy_s"], rel=1e-3)
+        # both recover the covariance that made the target (pixels²)
+        assert f["jaxconv_error"] < 1e-6 and f["scipy_error"] < 1e-6
+    worst = max(f["ratio"] for f in fits[1:])
+    assert r["in_process"]["max_ratio_after_first"]["value"] == pytest.approx(worst, rel=1e-3)
+    fp = r["fresh_process"]
+    for name in ("jaxconv, no cache", "jaxconv, cache warm", "scipy"):
+        run = fp[name]
+        assert 0 < run["min_s"] <= run["median_s"] <= run["max_s"]
+        assert 0 < run["sum_of_fits_s"] < run["median_s"], name  # import and start-up on top
+        assert run["max_error"] < 1e-6, name
+    assert fp["jaxconv, no cache"]["xla_compilations"] >= 1
+    assert fp["cache_fill_events"]["cache_misses"] >= 1 and fp["cache_files"] >= 1
+    assert fp["jaxconv, cache warm"]["events"]["cache_hits"] >= 1
+    ratio = fp["jaxconv, no cache"]["median_s"] / fp["scipy"]["median_s"]
+    assert fp["no_cache_over_scipy"]["value"] == pytest.approx(ratio, rel=1e-3)
+    sw = r["filter_sweep"]
+    assert len(sw["sigmas"]) == 5 and sw["size"] == 512
+    assert sw["jaxconv_rel_error"] < 1e-5 and sw["scipy_rel_error"] < 1e-5
+    assert sw["compiles_first_pass"]["value"] >= 1 and sw["compiles_warm_passes"] == 0
+    tiles = r["tiles"]
+    for call in ("first", "second"):
+        assert tiles[call]["jaxconv_error"] < 1e-6 and tiles[call]["scipy_error"] < 1e-6
+        assert tiles[call]["jaxconv_s"] > 0 and tiles[call]["scipy_loop_s"] > 0
+    assert tiles["second_call_compiles"]["value"] == tiles["second"]["compiles"]
+    # every target: its value, an upper bound, and whether the value is within it
+    assert len(script["targets"]) == 5
+    for name, fig in script["targets"].items():
+        assert fig["met"] == (fig["value"] <= _bound(fig)), name
+
+
+def test_bench_script_needs_two_fits():
+    cmd = [sys.executable, str(BENCHMARKS / "bench_script.py"), "--quick", "--fits", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert "`--fits` must be at least 2 (a first fit and the ones after it); got 1." in proc.stderr
+
+
+def test_tables_render_the_script_scenario(tmp_path, script):
+    import tables
+
+    _docs(tmp_path)
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir()
+    payload = {**script, "config": {**script["config"], "quick": False}}
+    (results / "bench_script.json").write_text(json.dumps(payload))
+    texts, _ = tables.render(tmp_path, results)
+    text = texts[tmp_path / "benchmarks" / "README.md"]
+    assert script["command"] in text and "(results/bench_script.json)" in text
+    block = text.split("<!-- begin: script")[1].split("<!-- end: script")[0]
+    fits = script["results"]["in_process"]["fits"]
+    assert f"1. One process, {len(fits)} new pairs" in block
+    for i, f in enumerate(fits):
+        assert f"| {i + 1} | " + ", ".join(f"{s:.2f}" for s in f["sigmas"]) in block
+    # the table of targets: the rows with a target say whether it was met, in the JSON's order
+    lines = block.split("2. Every target")[1].splitlines()
+    rows = [line.strip("| ").split(" | ") for line in lines if line.startswith("|")][2:]
+    met = [row[-1] for row in rows if row[-2] != "–"]
+    words = {True: "yes", False: "**no**"}
+    assert met == [words[fig["met"]] for fig in script["targets"].values()]
+    assert script["machine"]["uptime_end"].split("load average:")[-1].strip() in block
+
+
+def test_run_all_names_the_script_benchmark(capsys):
+    import run_all
+
+    assert "bench_script" in run_all.parse_args([]).only
+    assert run_all.parse_args(["--only", "script", "bench_fit"]).only == [
+        "bench_script",
+        "bench_fit",
+    ]
+    with pytest.raises(SystemExit):
+        run_all.parse_args(["--only", "nonesuch"])
+    assert "invalid choice: 'bench_nonesuch'" in capsys.readouterr().err
