@@ -106,10 +106,13 @@ def _source(*objs: Any) -> str:
 # scipy one runs bench_fit's very peer functions (their source, copied), without jax.
 WORKER = """\
 from __future__ import annotations
-import json, sys, time
+import time
+start = time.perf_counter()
+import json, sys
 from typing import Any
 import numpy as np
 {imports}
+imported = time.perf_counter() - start
 
 {helpers}
 
@@ -121,7 +124,7 @@ for x, y, r in zip(xs, ys, radii):
     t = time.perf_counter()
     covs.append(np.asarray({fit}).tolist())
     walls.append(time.perf_counter() - t)
-print(json.dumps({{"covariances": covs, "fit_s": walls, **extra}}))
+print(json.dumps({{"covariances": covs, "import_s": imported, "fit_s": walls, **extra}}))
 """
 WORKERS = {
     "scipy": {
@@ -281,6 +284,7 @@ def fresh_processes(pairs: dict, rounds: int, rng: np.random.Generator) -> dict[
     }
     for name, samples in walls.items():
         rec = stats(samples)
+        rec["import_s"] = last[name]["import_s"]  # numpy and the library, in the last round
         rec["sum_of_fits_s"] = sum(last[name]["fit_s"])
         rec["max_error"] = max(map(error, last[name]["covariances"], pairs["cov"]))
         if "events" in last[name]:
@@ -442,6 +446,7 @@ def print_results(r: dict[str, Any]) -> None:
         [
             k,
             f"{fp[k]['median_s']:.2f}",
+            f"{fp[k]['import_s']:.2f}",
             f"{fp[k]['sum_of_fits_s']:.2f}",
             str(fp[k].get("xla_compilations", "-")),
         ]
@@ -449,7 +454,7 @@ def print_results(r: dict[str, Any]) -> None:
     ]
     _bench.print_table(
         "2-3. the whole sequence in a fresh process (median wall s)",
-        ["script", "process s", "fits s", "XLA compilations"],
+        ["script", "process s", "imports s", "fits s", "XLA compilations"],
         rows,
     )
     sw, t = r["filter_sweep"], r["tiles"]

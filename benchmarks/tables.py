@@ -407,8 +407,12 @@ def script_table(p: dict[str, Any], doc: str) -> str:
     co, m = p["versions"]["checkout"], p["machine"]
     notes = (
         f"Largest error max |Σ̂ − Σ| over the {n} fits: jaxconv {max(errors[::2]):.1e}, scipy "
-        f"{max(errors[1::2]):.1e} px²; {fp['rounds']} fresh-process rounds, medians. Filling the "
-        f"cache (its first run) took {num(fp['cache_fill_s'])} s. Measured at commit "
+        f"{max(errors[1::2]):.1e} px²; {fp['rounds']} fresh-process rounds, medians. In a fresh "
+        f"process the imports took {num(nc['import_s'])} s (jaxconv, no cache), "
+        f"{num(cw['import_s'])} s (cache warm), {num(sp['import_s'])} s (scipy), and the fits "
+        f"{num(nc['sum_of_fits_s'])}, {num(cw['sum_of_fits_s'])} and "
+        f"{num(sp['sum_of_fits_s'])} s (last round). Filling the cache (its first run) took "
+        f"{num(fp['cache_fill_s'])} s. Measured at commit "
         f"{co['commit']}{' with jaxconv/ modified' if co['jaxconv_modified'] else ''}; "
         f"`uptime` before: {m['uptime_start'].split('load average:')[-1].strip()}, after: "
         f"{m['uptime_end'].split('load average:')[-1].strip()}."

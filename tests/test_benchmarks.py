@@ -274,7 +274,9 @@ def test_bench_script_quick(script):
     for name in ("jaxconv, no cache", "jaxconv, cache warm", "scipy"):
         run = fp[name]
         assert 0 < run["min_s"] <= run["median_s"] <= run["max_s"]
-        assert 0 < run["sum_of_fits_s"] < run["median_s"], name  # import and start-up on top
+        # the process's wall time holds its imports and fits (last round), and start-up
+        assert 0 < run["import_s"] and 0 < run["sum_of_fits_s"], name
+        assert run["import_s"] + run["sum_of_fits_s"] < run["max_s"], name
         assert run["max_error"] < 1e-6, name
     assert fp["jaxconv, no cache"]["xla_compilations"] >= 1
     assert fp["cache_fill_events"]["cache_misses"] >= 1 and fp["cache_files"] >= 1
