@@ -234,8 +234,7 @@ def in_process(pairs: dict, events: Events, repeats: int) -> dict[str, Any]:
                 "scipy_radius": int(r),
             }
         )
-    later = [f["ratio"] for f in fits[1:]]
-    return {"fits": fits, "max_ratio_after_first": figure(max(later), 0.5) if later else None}
+    return {"fits": fits, "max_ratio_after_first": figure(max(f["ratio"] for f in fits[1:]), 0.5)}
 
 
 def run_script(path: Path, data: Path, cache: Path | None = None) -> tuple[float, dict]:
