@@ -58,6 +58,7 @@ _EXPORTS = {
     "gaussian_gradient_magnitude": "_gaussian_filters",
     "gaussian_laplace": "_gaussian_filters",
     # fitting: the optax loop, models, least squares, uncertainty, Gaussian blur estimation
+    "FitOptions": "_fit_options",
     "FitResult": "_fit",
     "fit": "_fit",
     "fit_batch": "_fit",

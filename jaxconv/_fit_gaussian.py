@@ -7,7 +7,8 @@ unbiased:
   linear least squares over the low frequencies);
 * a kernel radius large enough for the covariance being fitted (truncated mass ≤ 1e-8 by default,
   σ enlarged by a margin); if the fitted Σ outgrows it, the radius is enlarged and the fit
-  continues from where it stopped (`rounds` counts these). The radius is not compiled in: the
+  continues from where it stopped (:meth:`GaussianBlur.grow`; `rounds` counts these). The
+  radius is not compiled in: the
   kernel array has a size from a bucket (half-size 64, else the largest the image holds; see
   :meth:`GaussianBlur.static_size`) with zero taps beyond the radius, so a new pair,
   covariance or radius reuses the compiled fit;
@@ -17,22 +18,21 @@ unbiased:
   normalised, what scipy.ndimage and OpenCV use).
 
 :func:`fit_gaussian_tiles` does the same tile by tile over a large image in one vectorised fit,
-giving a map of covariances (a spatially varying blur).
+giving a map of covariances (a spatially varying blur). Both are :func:`jaxconv.fit` (and
+:func:`jaxconv.fit_batch`) of a :class:`GaussianBlur` with Levenberg–Marquardt by default, their
+results read out as a :class:`GaussianFitResult`.
 """
 
 import dataclasses
-import os
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxconv._fit import FitResult, fit, fit_batch
-from jaxconv._fit_step import compiled, each_pair, pair_group
+from jaxconv._fit_loop import FitResult, run
+from jaxconv._fit_options import FitOptions, merge
 from jaxconv._forward import check_data
 from jaxconv._models import GaussianBlur
-from jaxconv._spectral import radius_for
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -43,15 +43,14 @@ class GaussianFitResult(FitResult):
     ``covariance``, ``sigmas``, ``angle`` and, when fitted, ``mean`` and ``gain``):
       discretization: the kernel discretisation the estimate assumes.
       radius: final kernel radius per axis; truncation: the Gaussian mass outside it (an upper
-        bound, at the fitted covariance).
-      rounds: fits run (more than 1 when the radius had to grow).
+        bound, at the fitted covariance). (``rounds`` counts the fits run: more than 1 when
+        the radius had to grow.)
       centers: for :func:`fit_gaussian_tiles`, the ``(row, col)`` centre of each tile.
     """
 
     discretization: str = "sample"
     radius: tuple = ()
     truncation: Any = None
-    rounds: int = 1
     centers: np.ndarray | None = None
 
     @property
@@ -77,71 +76,17 @@ class GaussianFitResult(FitResult):
         return f"GaussianFitResult(tiles={self.covariance.shape[:-2]}, {base})"
 
 
-def _round_path(checkpoint: Any, k: int) -> Any:
-    if checkpoint is None or k == 0:
-        return checkpoint
-    return f"{os.fspath(checkpoint)}.round{k}"
-
-
-def _fit_rounds(fn, fitter, image, target, model, params, max_rounds, checkpoint, options):
-    """Fits, enlarging the radius and continuing while the fitted Σ outgrows the kernel."""
-    results = []
-    for k in range(max_rounds):
-        res = fitter(model, image, target, params=params, checkpoint=_round_path(checkpoint, k),
-                     **options)  # fmt: skip
-        results.append(res)
-        needed = radius_for(res.derived["covariance"], model.truncate_mass, mean=_mean(res))
-        if all(n <= r for n, r in zip(needed, model.radius, strict=True)):
-            break
-        grown = radius_for(
-            res.derived["covariance"], model.truncate_mass, mean=_mean(res), margin=model.margin
-        )
-        radius = tuple(max(g, r) for g, r in zip(grown, model.radius, strict=True))
-        _check_radius(fn, radius, image.shape[-len(radius) :])
-        model = model.with_radius(radius, image.shape[-len(radius) :])
-        params = res.params
-    return results
-
-
-def _mean(res: FitResult) -> Any:
-    return res.derived.get("mean")
-
-
-def _check_radius(fn: str, radius: tuple, shape: tuple) -> None:
-    if any(2 * r + 1 > n for r, n in zip(radius, shape, strict=True)):
-        raise ValueError(
-            f"{fn}: the blur needs a kernel of radius {radius} (truncated mass <= "
-            f"`truncate_mass`), which does not fit in `image` of shape {shape}; use larger "
-            "images (or tiles), or a larger `truncate_mass`."
-        )
-
-
-def _combine(results: list, model: GaussianBlur, extra: dict) -> GaussianFitResult:
-    last = results[-1]
-    axis = 1 if np.ndim(last.loss) else 0
-    fields = {f.name: getattr(last, f.name) for f in dataclasses.fields(FitResult)}
-    if len(results) > 1:
-        # Earlier rounds' histories, without their final entries (the next round's first).
-        fields["history"] = np.concatenate(
-            [np.delete(r.history, -1, axis) for r in results[:-1]] + [last.history], axis
-        )
-        fields["params_history"] = jax.tree_util.tree_map(
-            lambda *hs: np.concatenate([np.delete(h, -1, axis) for h in hs[:-1]] + [hs[-1]], axis),
-            *[r.params_history for r in results],
-        )
-        fields["steps"] = sum(r.steps for r in results)
-        fields["compile_time"] = sum(r.compile_time for r in results)
-        fields["wall_time"] = sum(r.wall_time for r in results)
-    trunc = np.asarray(last.diagnostics["truncation"])
+def _gaussian_result(res: FitResult, **extra: Any) -> GaussianFitResult:
+    fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(FitResult)}
     # The model of the final radius as a kernel of that radius (the fit's kernel was larger,
-    # zero beyond it).
-    fields["model"] = dataclasses.replace(last.model, size=None)
+    # zero beyond it), without the start.
+    fields["model"] = dataclasses.replace(res.model, cov=None, size=None)
+    trunc = np.asarray(res.diagnostics["truncation"])
     return GaussianFitResult(
         **fields,
-        discretization=model.discretization,
-        radius=last.model.radius,
+        discretization=res.model.discretization,
+        radius=res.model.radius,
         truncation=float(trunc) if trunc.ndim == 0 else trunc,
-        rounds=len(results),
         **extra,
     )
 
@@ -156,20 +101,13 @@ def fit_gaussian(
     discretization: str = "sample",
     truncate_mass: float = 1e-8,
     margin: float = 1.25,
-    max_rounds: int = 4,
-    optimizer: Any = "lm",
-    steps: int | None = None,
-    tol: float = 1e-10,
-    boundary: str = "symm",
-    border: int | tuple | None = None,
-    method: str = "auto",
-    learning_rate: float | None = None,
-    callback: Callable | None = None,
-    progress: bool = True,
-    checkpoint: str | None = None,
-    checkpoint_every: int = 100,
+    options: FitOptions | None = None,
+    **kwargs: Any,
 ) -> GaussianFitResult:
     r"""Estimates the Gaussian blur Σ with ``target ≈ G_Σ ⊛ image``: the one-call path.
+
+    :func:`jaxconv.fit` of ``GaussianBlur(init, shift=shift, gain=gain, ...)``, its radius
+    chosen from the start and grown between rounds, with Levenberg–Marquardt by default.
 
     Args:
       image: sharp image ``(H, W)`` (N-D works; ``angle`` is 2-D only).
@@ -183,10 +121,10 @@ def fit_gaussian(
         Use the one that made your data: a mismatch biases σ.
       truncate_mass: the kernel radius keeps the Gaussian mass outside it below this.
       margin: σ is enlarged by this factor when choosing the radius (room to grow).
-      max_rounds: at most this many fits, enlarging the radius between them.
-      optimizer: ``"lm"`` (default: Levenberg–Marquardt with exact Jacobians), ``"adam"``, or
-        any optax optimizer. Other arguments are those of :func:`jaxconv.fit`; `border`
-        defaults to the kernel radius.
+      options, **kwargs: the fit's options (:class:`FitOptions`), as for :func:`jaxconv.fit`;
+        here `optimizer` None means ``"lm"`` (Levenberg–Marquardt with exact Jacobians),
+        `border` defaults to the kernel radius, and ``max_rounds`` (default 4) caps the fits
+        run while the radius grows.
 
     Returns:
       A :class:`GaussianFitResult`: ``.covariance``, ``.sigmas``, ``.angle``, ``.stderr``,
@@ -205,25 +143,13 @@ def fit_gaussian(
       [[1.0, 0.5], [0.5, 1.0]]
     """
     fn = "fit_gaussian"
+    options = merge(fn, options, kwargs)
     image, target = check_data(fn, image, target)
     model = GaussianBlur(
         init, ndim=image.ndim, shift=shift, gain=gain, discretization=discretization,
         truncate_mass=truncate_mass, margin=margin,
     )  # fmt: skip
-    if init is None:
-        params = compiled(_init_one, model, image, target)[0](image, target)
-    else:  # in numpy: a new start compiles nothing
-        params = model.params_from(np.asarray(model.cov, image.dtype))
-    # The start goes in as `params`; dropping `cov` lets fits from any start share compiles.
-    model = dataclasses.replace(model.resolve(params, image.shape), cov=None)
-    _check_radius(fn, model.radius, image.shape)
-    options = dict(
-        optimizer=optimizer, steps=steps, tol=tol, boundary=boundary, border=border,
-        method=method, learning_rate=learning_rate, callback=callback, progress=progress,
-        checkpoint_every=checkpoint_every,
-    )  # fmt: skip
-    results = _fit_rounds(fn, fit, image, target, model, params, max_rounds, checkpoint, options)
-    return _combine(results, model, {})
+    return _gaussian_result(run(fn, model, image, target, False, None, options, "lm"))
 
 
 def fit_gaussian_tiles(
@@ -237,17 +163,8 @@ def fit_gaussian_tiles(
     discretization: str = "sample",
     truncate_mass: float = 1e-8,
     margin: float = 1.25,
-    max_rounds: int = 4,
-    optimizer: Any = "lm",
-    steps: int | None = None,
-    tol: float = 1e-10,
-    boundary: str = "symm",
-    border: int | tuple | None = None,
-    method: str = "auto",
-    learning_rate: float | None = None,
-    progress: bool = True,
-    checkpoint: str | None = None,
-    checkpoint_every: int = 100,
+    options: FitOptions | None = None,
+    **kwargs: Any,
 ) -> GaussianFitResult:
     """Estimates a spatially varying Gaussian blur: one covariance per tile, in one batched fit.
 
@@ -259,7 +176,8 @@ def fit_gaussian_tiles(
     Args:
       image, target: 2-D (or N-D) arrays of one shape.
       tile: tile size (an int or one per axis); stride: step between tiles.
-      Others: as for :func:`fit_gaussian`.
+      Others: as for :func:`fit_gaussian` (a `callback` sees every tile's parameters and
+        losses, with a leading tile axis).
 
     Returns:
       A :class:`GaussianFitResult` whose arrays are maps over the tiles: ``covariance``
@@ -275,6 +193,7 @@ def fit_gaussian_tiles(
       (2, 2, 2, 2)
     """
     fn = "fit_gaussian_tiles"
+    options = merge(fn, options, kwargs)
     image, target = check_data(fn, image, target)
     ndim = image.ndim
     size = _per_axis(fn, "tile", tile, ndim)
@@ -290,27 +209,9 @@ def fit_gaussian_tiles(
         None, ndim=ndim, shift=shift, gain=gain, discretization=discretization,
         truncate_mass=truncate_mass, margin=margin,
     )  # fmt: skip
-    params = compiled(_init_tiles, (model, pair_group(xs)), xs, ys)[0](xs, ys)
-    model = model.resolve(params, size)
-    _check_radius(fn, model.radius, size)
-    options = dict(
-        optimizer=optimizer, steps=steps, tol=tol, boundary=boundary, border=border,
-        method=method, learning_rate=learning_rate, progress=progress,
-        checkpoint_every=checkpoint_every,
-    )  # fmt: skip
-    results = _fit_rounds(fn, fit_batch, xs, ys, model, params, max_rounds, checkpoint, options)
+    res = run(fn, model, xs, ys, True, None, options, "lm")
     centers = (starts + (np.asarray(size) - 1) / 2.0).reshape(*counts, ndim)
-    res = _combine(results, model, {"centers": centers})
-    return _reshape_batch(res, len(starts), counts)
-
-
-def _init_one(model: GaussianBlur, x: jax.Array, y: jax.Array) -> Any:
-    return model.init(x, y, None)
-
-
-def _init_tiles(static: tuple, xs: jax.Array, ys: jax.Array) -> Any:
-    model, group = static
-    return each_pair(group, lambda x, y: model.init(x, y, None), xs, ys)
+    return _reshape_batch(_gaussian_result(res, centers=centers), len(starts), counts)
 
 
 def _per_axis(fn: str, name: str, value: Any, ndim: int) -> tuple[int, ...]:

@@ -1,11 +1,15 @@
-"""The host side of :func:`jaxconv.fit`: options, optimizers, chunks, callbacks, checkpoints.
+"""The host side of :func:`jaxconv.fit`: the start, rounds, chunks, callbacks, checkpoints.
 
-The traced side (one step, a chunk of steps) is ``_fit_step.py``; the public functions and their
-documentation are ``_fit.py``.
+:func:`run` is every fit entry point's loop: it checks the data, makes the solver of the fit's
+:class:`~jaxconv._fit_options.FitOptions`, starts the model, and runs rounds: a fit, then,
+while the model grows (:meth:`jaxconv.Model.grow`) and ``max_rounds`` allows, another from
+where it stopped. Each round runs the compiled chunks of ``_fit_step.py`` and, between them,
+shows progress, calls the callback and writes checkpoints. The public functions and their
+documentation are ``_fit.py`` and ``_fit_gaussian.py``.
 """
 
 import dataclasses
-import functools
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,25 +17,28 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import tqdm.auto as tqdm
 
-from jaxconv import _checkpoint, _fit_step, _lstsq
+from jaxconv import _checkpoint
+from jaxconv._boundary import canonical_boundaries
+from jaxconv._fit_options import LOSSES, FitOptions
 from jaxconv._fit_step import (
-    CALLBACK,
-    LOSSES,
-    NONFINITE,
-    RUNNING,
-    STATUS,
     Config,
     Settings,
-    WarmupCosineAdam,
+    compiled,
+    finish,
+    init_carry,
+    init_params,
+    pair_group,
+    run_chunk,
 )
 from jaxconv._forward import check_data, check_model, resolve_border
+from jaxconv._lstsq import Status
 from jaxconv._models import Model
+from jaxconv._solvers import Solver, solver_for
 from jaxconv._uncertainty import Uncertainty
 
-_DEFAULT_STEPS = {"grad": 300, "lm": 100}
+_LABELS = np.asarray([s.label for s in Status], dtype=object)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -46,9 +53,10 @@ class FitResult:
       params_history: the parameters at every step, a pytree with a leading ``(steps + 1,)``
         axis (for animations of a filter being learned).
       status: ``"converged"``, ``"max_steps"``, ``"non-finite"``, ``"stalled"`` (LM: no step
-        decreases the loss any more; at the optimum to round-off) or ``"callback"``.
+        decreases the loss any more; at the optimum to round-off) or ``"callback"`` (of the
+        last round).
       message: a sentence explaining `status`.
-      steps: optimizer steps taken.
+      steps: optimizer steps taken (in all rounds).
       wall_time: seconds for the whole call, compile included; compile_time: seconds compiling.
       best_params, best_loss: the lowest loss seen and its parameters.
       model: the model (its static choices, e.g. the kernel radius, settled).
@@ -58,6 +66,8 @@ class FitResult:
       diagnostics: ``model.diagnostics(params)``, e.g. a blur's truncated mass.
       uncertainty: an :class:`Uncertainty` at `params` (``loss="mse"`` fits with at most 512
         parameters), else None.
+      rounds: fits run in a row (more than 1 where the model grew: :meth:`Model.grow`); the
+        histories, `steps`, `wall_time` and `compile_time` cover them all.
     """
 
     params: Any
@@ -77,6 +87,7 @@ class FitResult:
     derived: dict
     diagnostics: dict
     uncertainty: Uncertainty | None
+    rounds: int
 
     @property
     def stderr(self) -> dict | None:
@@ -98,52 +109,52 @@ class FitResult:
         )
 
 
-# --- optimizers ----------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
-def _lbfgs() -> optax.GradientTransformation:
-    return optax.lbfgs()
+def run(
+    fn: str,
+    model: Model,
+    image: Any,
+    target: Any,
+    batched: bool,
+    params: Any,
+    options: FitOptions,
+    default_optimizer: str,
+) -> FitResult:
+    """Fits `model` (rounds while it grows); `options` already merged, `fn` names errors."""
+    t_start = time.perf_counter()
+    model = check_model(fn, model)
+    image, target = check_data(fn, image, target, batched=batched)
+    shape = image.shape[batched:]
+    canonical_boundaries(options.boundary, len(shape), fn)
+    optimizer = default_optimizer if options.optimizer is None else options.optimizer
+    solver = solver_for(fn, optimizer, options.learning_rate, options.loss, model)
+    params, compile_time = _start(fn, model, image, target, batched, params, options.key)
+    model = model.resolve(params, shape)
+    rounds = []
+    for k in range(options.max_rounds):
+        model.check(fn, shape)
+        rounds.append(_round(fn, model, image, target, batched, params, options, solver, k))
+        grown = None if k + 1 == options.max_rounds else model.grow(rounds[-1].params, shape)
+        if grown is None:
+            break
+        model, params = grown, rounds[-1].params
+    return _combine(rounds, compile_time, t_start)
 
 
-def _optimizer(fn: str, optimizer: Any, learning_rate: Any, model: Model):
-    """(kind, optax transformation or None, a name for reports)."""
-    if isinstance(optimizer, str) or optimizer is None:
-        name = "adam" if optimizer is None else optimizer.lower()
-        if name == "lm":
-            return "lm", None, "lm"
-        if name == "lbfgs":
-            return "grad", _lbfgs(), "lbfgs"
-        if name == "adam":
-            lr = model.learning_rate if learning_rate is None else learning_rate
-            if not (isinstance(lr, (int, float, np.floating)) and lr > 0):
-                raise ValueError(f"{fn}: `learning_rate` must be a number > 0; got {lr!r}.")
-            return "grad", WarmupCosineAdam(float(lr)), f"adam(lr={lr}, warmup-cosine)"
-        raise ValueError(
-            f"{fn}: `optimizer` must be an optax GradientTransformation, 'adam', 'lbfgs' or "
-            f"'lm'; got {optimizer!r}."
-        )
-    if isinstance(optimizer, optax.GradientTransformation):
-        return "grad", optimizer, type(optimizer).__name__
-    raise TypeError(
-        f"{fn}: `optimizer` must be an optax GradientTransformation, 'adam', 'lbfgs' or 'lm'; "
-        f"got {type(optimizer).__name__}."
-    )
-
-
-def _check_options(fn, steps, tol, loss, callback, checkpoint_every, chunk, kind):
-    for name, value in (("steps", steps), ("checkpoint_every", checkpoint_every), ("chunk", chunk)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{fn}: `{name}` must be a positive int; got {value!r}.")
-    if not isinstance(tol, (int, float, np.floating)) or not tol >= 0:
-        raise ValueError(f"{fn}: `tol` must be a number >= 0; got {tol!r}.")
-    if not (loss in LOSSES or callable(loss)):
-        raise ValueError(f"{fn}: `loss` must be one of {LOSSES} or a callable; got {loss!r}.")
-    if kind == "lm" and loss != "mse":
-        raise NotImplementedError(
-            f"{fn}: optimizer='lm' minimises a sum of squares, so it needs loss='mse'; "
-            f"got loss={loss!r}. Use an optax optimizer for other losses."
-        )
-    if callback is not None and not callable(callback):
-        raise TypeError(f"{fn}: `callback` must be callable or None; got {type(callback)}.")
+def _start(fn, model, image, target, batched, params, key) -> tuple[Any, float]:
+    """The starting parameters (as device arrays) and the seconds spent compiling for them."""
+    batch = image.shape[0] if batched else None
+    if params is not None:
+        return _check_params(fn, params, image.dtype, batch), 0.0
+    start = model.start(image.dtype)
+    if start is not None:  # on the host: no program to compile
+        if batched:
+            start = jax.tree_util.tree_map(lambda v: np.broadcast_to(v, (batch, *np.shape(v))),
+                                           start)  # fmt: skip
+        return jax.tree_util.tree_map(jnp.asarray, start), 0.0
+    key = jax.random.PRNGKey(0) if key is None else key
+    group = pair_group(image) if batched else 0
+    exe, dt = compiled(init_params, (model, batched, group), image, target, key)
+    return exe(image, target, key), dt
 
 
 def _check_params(fn: str, params: Any, dtype: Any, batch: int | None) -> Any:
@@ -156,6 +167,12 @@ def _check_params(fn: str, params: Any, dtype: Any, batch: int | None) -> Any:
             f"got shapes {[jnp.shape(v) for v in leaves]}."
         )
     return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype), params)
+
+
+def _round_path(checkpoint: Any, k: int) -> Any:
+    if checkpoint is None or k == 0:
+        return checkpoint
+    return f"{os.fspath(checkpoint)}.round{k}"
 
 
 def _describe(value: Any) -> str:
@@ -172,7 +189,7 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-# --- the host loop -------------------------------------------------------------------------------
+# --- one round ----------------------------------------------------------------------------------
 class _History:
     """Per-step losses and parameters, gathered chunk by chunk on the host."""
 
@@ -206,64 +223,48 @@ class _History:
         self.params = [[hist[f"params_{i}"] for i in range(len(self.params[0]))]]
 
 
-def run(
-    fn, model, image, target, batched, params, optimizer, steps, tol, loss, boundary, border,
-    method, learning_rate, key, callback, progress, checkpoint, checkpoint_every, chunk,
-):  # fmt: skip
+def _round(fn, model, image, target, batched, params, options, solver, k) -> FitResult:
+    """One fit of `model` (settled) from `params`: the compiled chunks and the host around them."""
     t_start = time.perf_counter()
-    model = check_model(fn, model)
-    image, target = check_data(fn, image, target, batched=batched)
-    is_lm = isinstance(optimizer, str) and optimizer.lower() == "lm"
-    steps = _DEFAULT_STEPS["lm" if is_lm else "grad"] if steps is None else steps
-    kind = "lm" if is_lm else "grad"
-    _check_options(fn, steps, tol, loss, callback, checkpoint_every, chunk, kind)
-    kind, opt, opt_name = _optimizer(fn, optimizer, learning_rate, model)
-    if checkpoint is not None:
-        chunk = min(chunk, checkpoint_every)
-    boundary = boundary if isinstance(boundary, str) else tuple(boundary)
-
-    compile_time = 0.0
-    group = _fit_step.pair_group(image) if batched else 0
-    if params is None:
-        key = jax.random.PRNGKey(0) if key is None else key
-        init_exe, compile_time = _fit_step.compiled(
-            _fit_step.init_params, (model, batched, group), image, target, key
-        )
-        params = init_exe(image, target, key)
-    else:
-        params = _check_params(fn, params, image.dtype, image.shape[0] if batched else None)
     shape = image.shape[batched:]
-    model = model.resolve(params, shape)
     one = jax.tree_util.tree_map(lambda v: v[0], params) if batched else params
     static, traced = model.split()
     # The default border follows a traced kernel radius: a mask on the loss, not a crop, so a
     # new radius reuses the compiled programs (user losses see the cropped interior, as ever).
-    masked = border is None and traced is not None and loss in LOSSES
-    border = resolve_border(fn, model, one, shape, border)
-    cfg = Config(static, kind, opt, loss, None if masked else border, boundary, method,
-                 int(chunk), batched, group)  # fmt: skip
+    masked = options.border is None and traced is not None and options.loss in LOSSES
+    border = resolve_border(fn, model, one, shape, options.border)
+    steps = solver.default_steps if options.steps is None else int(options.steps)
+    checkpoint = _round_path(options.checkpoint, k)
+    every = options.checkpoint_every
+    chunk = options.chunk if checkpoint is None else min(options.chunk, every)
+    group = pair_group(image) if batched else 0
+    cfg = Config(static, solver, options.loss, None if masked else border, options.boundary,
+                 options.method, int(chunk), batched, group)  # fmt: skip
     settings = Settings(
         steps=np.asarray(steps, np.int32),  # numpy: no small conversion programs to compile
-        tol=np.asarray(tol, image.dtype),
+        tol=np.asarray(options.tol, image.dtype),
         model=traced,
         border=np.asarray(border, np.int32) if masked else None,
     )
-    exe, dt = _fit_step.compiled(_fit_step.init_carry, cfg, settings, params, image, target)
+    exe, compile_time = compiled(init_carry, cfg, settings, params, image, target)
     carry = exe(settings, params, image, target)
-    compile_time += dt
 
     history = _History(params, batched)
-    fingerprint = None
     if checkpoint is not None:
+        named = options.optimizer is None or isinstance(options.optimizer, str)
         fingerprint = {
             "image": _checkpoint.digest(image),
             "target": _checkpoint.digest(target),
             "model": _describe(model),
             "initial params": _checkpoint.digest(params),
-            "optimizer": opt_name if opt is None or isinstance(optimizer, (str, type(None)))
-            else str(jax.tree_util.tree_structure(carry.opt_state)),
-            "options": repr((int(steps), float(tol), _describe(loss), border, boundary, method)),
+            "optimizer": solver.name if named else str(jax.tree_util.tree_structure(carry.state)),
+            "options": repr((steps, float(options.tol), _describe(options.loss), border,
+                             options.boundary, options.method)),
         }  # fmt: skip
+        restored = _checkpoint.load(fn, checkpoint, carry, fingerprint)
+        if restored is not None:
+            carry, hist, _ = restored
+            history.restore(hist)
 
     def save():
         hl, hp = history.arrays()
@@ -272,39 +273,36 @@ def run(
             checkpoint, carry, hist, fingerprint, {"step": np.asarray(carry.step).tolist()}
         )
 
-    if checkpoint is not None:
-        restored = _checkpoint.load(fn, checkpoint, carry, fingerprint)
-        if restored is not None:
-            carry, hist, _ = restored
-            history.restore(hist)
-
-    chunk_exe, dt = _fit_step.compiled(_fit_step.run_chunk, cfg, settings, carry, image, target)
+    chunk_exe, dt = compiled(run_chunk, cfg, settings, carry, image, target)
     compile_time += dt
     # disable=None: no bar, hence no escape codes, when stderr is not a terminal (a log file).
-    bar = tqdm.tqdm(total=int(steps), initial=int(np.max(np.asarray(carry.step))), desc=fn,
-                    unit="step", delay=1.0, disable=None if progress else True,
+    bar = tqdm.tqdm(total=steps, initial=int(np.max(np.asarray(carry.step))), desc=fn,
+                    unit="step", delay=1.0, disable=None if options.progress else True,
                     leave=False)  # fmt: skip
     try:
-        while np.any(np.asarray(carry.status) == RUNNING):
+        while np.any(np.asarray(carry.status) == Status.RUNNING):
             before = int(np.max(np.asarray(carry.step)))
             carry, (hl, hp) = chunk_exe(settings, carry, image, target)
             after = int(np.max(np.asarray(carry.step)))
             hl, hp = history.add(hl, hp, after - before)
-            if callback is not None and _call_back(callback, before, hl, hp, history):
-                status = jnp.where(carry.status == RUNNING, CALLBACK, carry.status)
+            if options.callback is not None and _call_back(
+                options.callback, before, hl, hp, history
+            ):
+                status = jnp.where(carry.status == Status.RUNNING, Status.CALLBACK, carry.status)
                 carry = carry._replace(status=status.astype(jnp.int32))
             bar.update(after - before)
             if hl.size:
                 bar.set_postfix(loss=f"{float(np.nanmean(hl[..., -1])):.4g}")
             if checkpoint is not None and (
-                after // checkpoint_every > before // checkpoint_every
-                or not np.any(np.asarray(carry.status) == RUNNING)
+                after // every > before // every
+                or not np.any(np.asarray(carry.status) == Status.RUNNING)
             ):
                 save()
     finally:
         bar.close()
-    done = (model, border, int(steps), opt_name, compile_time, t_start)
-    return _result(cfg, settings, carry, image, target, history, done)
+    exe, dt = compiled(finish, cfg, settings, carry, image, target)
+    return _result(exe(settings, carry, image, target), carry, history, model, border, solver,
+                   steps, compile_time + dt, t_start)  # fmt: skip
 
 
 def _call_back(callback: Callable, start: int, hl, hp, history: _History) -> bool:
@@ -319,53 +317,69 @@ def _call_back(callback: Callable, start: int, hl, hp, history: _History) -> boo
     return False
 
 
-def _result(cfg, settings, carry, image, target, history, done) -> FitResult:
-    model, border, steps, opt_name, compile_time, t_start = done
+def _result(final, carry, history, model, border, solver, steps, compile_time, t_start):
+    params, loss, derived, diagnostics, unc = final
     status = np.asarray(carry.status)
-    exe, dt = _fit_step.compiled(_fit_step.finish, cfg, settings, carry, image, target)
-    compile_time += dt
-    params, loss, derived, diagnostics, unc = exe(settings, carry, image, target)
     hl, hp = history.arrays()
     axis = history.axis
     hl = np.concatenate([hl, np.expand_dims(np.asarray(loss), axis)], axis)
     hp = [np.concatenate([h, np.expand_dims(np.asarray(v), axis)], axis)
           for h, v in zip(hp, jax.tree_util.tree_leaves(params), strict=True)]  # fmt: skip
-    names = np.asarray(STATUS, dtype=object)[status]
-    status_out = str(names) if status.ndim == 0 else names.astype(str)
+    names = _LABELS[status]
     return FitResult(
         params=params,
         loss=np.asarray(loss) if axis else float(loss),
         history=hl,
         params_history=jax.tree_util.tree_unflatten(history.treedef, hp),
-        status=status_out,
-        message=_message(cfg, steps, status, np.asarray(carry.detail)),
+        status=str(names) if status.ndim == 0 else names.astype(str),
+        message=_message(solver, steps, status, np.asarray(carry.reason)),
         steps=np.asarray(carry.step) if axis else int(carry.step),
         wall_time=time.perf_counter() - t_start,
         compile_time=compile_time,
         best_params=carry.best_params,
         best_loss=np.asarray(carry.best_loss) if axis else float(carry.best_loss),
         model=model,
-        optimizer=opt_name,
+        optimizer=solver.name,
         border=border,
         derived=derived,
         diagnostics=diagnostics,
         uncertainty=unc,
+        rounds=1,
     )
 
 
-def _message(cfg: Config, steps: int, status: np.ndarray, detail: np.ndarray) -> str:
+def _message(solver: Solver, steps: int, status: np.ndarray, reason: np.ndarray) -> str:
     if status.ndim:
-        counts = {STATUS[s]: int(np.sum(status == s)) for s in np.unique(status)}
+        counts = {_LABELS[s]: int(np.sum(status == s)) for s in np.unique(status)}
         return "batch: " + ", ".join(f"{v} {k}" for k, v in counts.items())
-    s = int(status)
-    if s == NONFINITE:
+    s = Status(int(status))
+    if s == Status.NONFINITE:
         return (
             "stopped: the loss or its gradient became non-finite; returning the best params seen."
         )
-    if s == CALLBACK:
+    if s == Status.CALLBACK:
         return "stopped by the callback."
-    if s == _fit_step.MAX_STEPS:
+    if s == Status.MAX_STEPS:
         return f"reached the step cap (steps={steps}) before the tolerance."
-    if cfg.kind == "lm":
-        return _lstsq.STATUS[int(detail)] + "."
-    return f"converged: the loss changed by at most tol·loss for {_fit_step.PATIENCE} steps."
+    return solver.message(s, int(reason))
+
+
+def _combine(rounds: list[FitResult], compile_time: float, t_start: float) -> FitResult:
+    """One result for a fit's rounds: the last round's, with the histories and counts of all."""
+    last = rounds[-1]
+    axis = 1 if np.ndim(last.loss) else 0
+
+    def joined(parts):  # earlier rounds without their final entries (the next round's first)
+        return np.concatenate([np.delete(p, -1, axis) for p in parts[:-1]] + [parts[-1]], axis)
+
+    return dataclasses.replace(
+        last,
+        history=joined([r.history for r in rounds]),
+        params_history=jax.tree_util.tree_map(
+            lambda *hs: joined(hs), *[r.params_history for r in rounds]
+        ),
+        steps=sum(r.steps for r in rounds),
+        compile_time=compile_time + sum(r.compile_time for r in rounds),
+        wall_time=time.perf_counter() - t_start,
+        rounds=len(rounds),
+    )

@@ -1,37 +1,33 @@
-r"""The traced core of :func:`jaxconv.fit`: the loop state, one step, a chunk of steps, the finish.
+r"""The traced core of :func:`jaxconv.fit`: the problem, the loop state, its chunks, the finish.
 
-The loop follows optax: a pure, jitted ``step(carry) -> carry`` (value and gradient of the loss,
-``optimizer.update``, ``optax.apply_updates``; or one Levenberg–Marquardt iteration), run many
-steps per dispatch in a ``lax.while_loop`` chunk so Python never sits in the inner loop. Between
-chunks the host updates the progress bar, calls the callback, and writes checkpoints. The step
-tracks the best parameters seen and stops on a non-finite loss or gradient (returning them),
-on the tolerance, or at the step cap. Batched fits (:func:`fit_batch`) ``vmap`` the same chunk
-over many (image, target) pairs, each stopping on its own; on one CPU device, over groups of
-pairs run in turn (see :func:`pair_group`).
+The loop follows optax: a pure, jitted step, run many steps per dispatch in a ``lax.while_loop``
+chunk so Python never sits in the inner loop. A step is one iteration of the fit's solver
+(``_solvers.py``: Levenberg–Marquardt or an optax transformation, behind one interface) on the
+:class:`Problem` of one (image, target) pair; around it the loop counts steps, stops on the
+step cap, and keeps the best parameters seen (returning them if the loss or its gradient
+turns non-finite). Between chunks the host updates the progress bar, calls the callback and
+writes checkpoints (``_fit_loop.py``). Batched fits (:func:`jaxconv.fit_batch`) ``vmap`` the
+same chunk over many pairs, each stopping on its own; on one CPU device, over groups of pairs
+run in turn (see :func:`pair_group`).
 """
 
 import collections
 import dataclasses
-import functools
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jaxconv import _lstsq
 from jaxconv._forward import crop, forward, forward_and_jacobian, pixel_count
+from jaxconv._lstsq import Reason, Status
 from jaxconv._models import Model
+from jaxconv._solvers import Solver
 from jaxconv._uncertainty import from_information
 
-RUNNING, CONVERGED, MAX_STEPS, NONFINITE, STALLED, CALLBACK = range(6)
-STATUS = ("running", "converged", "max_steps", "non-finite", "stalled", "callback")
-LOSSES = ("mse", "mae")
-PATIENCE = 10  # steps in a row within `tol` before a gradient fit counts as converged
 _MAX_UNCERTAINTY_PARAMS = 512
 
 
@@ -39,12 +35,10 @@ class Carry(NamedTuple):
     """The loop's state (one fit; batched fits stack it)."""
 
     params: Any
-    opt_state: Any
+    state: Any  # the solver's
     step: jax.Array
-    status: jax.Array
-    detail: jax.Array  # the LM solver's own status code (for the message)
-    prev_loss: jax.Array
-    stall: jax.Array
+    status: jax.Array  # a Status
+    reason: jax.Array  # the solver's detail on how it converged (for the message)
     best_params: Any
     best_loss: jax.Array
 
@@ -58,8 +52,7 @@ class Config:
     """
 
     model: Model
-    kind: str  # "grad" or "lm"
-    optimizer: Any
+    solver: Solver
     loss: Any
     border: tuple | None
     boundary: Any
@@ -86,43 +79,60 @@ class Settings(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class WarmupCosineAdam:
-    """The default optimizer: Adam, linear warmup over 5% of the steps, cosine decay to 1e-3.
+class Problem:
+    """What a solver minimises on one (image, target) pair: the loss, or the residual's squares.
 
-    optax's ``warmup_cosine_decay_schedule`` takes its lengths as Python ints, so a fit would
-    compile again for every `steps`; this one builds the same schedule (the same arithmetic)
-    from the traced step cap, inside the fit's programs.
+    `model` is bound (its traced part put back); `border` a static tuple, or traced (a mask,
+    see :func:`jaxconv._forward.crop`).
     """
 
-    learning_rate: float
+    model: Model
+    border: Any
+    boundary: Any
+    method: str
+    loss_fn: Any  # "mse", "mae" or a callable
+    image: jax.Array
+    target: jax.Array
 
-    def schedule(self, count: jax.Array, steps: jax.Array) -> jax.Array:
-        """The learning rate at step `count` of a fit of at most `steps` steps."""
-        peak = self.learning_rate
-        alpha = peak * 1e-3 / peak  # optax's end_value / peak_value
-        real = jnp.result_type(float)  # float64 under x64, as optax's Python-float lengths give
-        warmup = (steps // 20).astype(real)
-        decay = steps.astype(real) - warmup
-        count = jnp.asarray(count).astype(real)
-        rise = (0.0 - peak) * (1 - jnp.clip(count, 0, warmup) / jnp.maximum(warmup, 1)) + peak
-        t = jnp.minimum(count - warmup, decay)
-        fall = peak * ((1 - alpha) * (0.5 * (1 + jnp.cos(jnp.pi * t / decay))) + alpha)
-        return jnp.where(count < warmup, rise, fall)
+    @classmethod
+    def of(cls, cfg: Config, s: Settings, image: jax.Array, target: jax.Array) -> "Problem":
+        border = cfg.border if cfg.border is not None else s.border
+        model = cfg.model.bind(s.model)
+        return cls(model, border, cfg.boundary, cfg.method, cfg.loss, image, target)
 
-    def transformation(self, steps: jax.Array) -> optax.GradientTransformation:
-        return optax.adam(lambda count: self.schedule(count, steps))
+    @property
+    def count(self) -> Any:
+        """Pixels the loss sees (traced for a traced border)."""
+        return pixel_count(self.image.shape, self.border)
 
+    @property
+    def size(self) -> int:
+        """The residual's length."""
+        return crop(self.target, self.border).size
 
-def _optimizer(cfg: Config, s: Settings) -> optax.GradientTransformation:
-    if isinstance(cfg.optimizer, WarmupCosineAdam):
-        return cfg.optimizer.transformation(s.steps)
-    return cfg.optimizer
+    def predict(self, params: Any) -> jax.Array:
+        """The prediction on the pixels the loss sees."""
+        return forward(self.model, params, self.image, self.border, self.boundary, self.method)
 
+    def loss(self, params: Any) -> jax.Array:
+        pred, t = self.predict(params), crop(self.target, self.border)
+        if self.loss_fn == "mse":
+            return jnp.sum((pred - t) ** 2) / self.count
+        if self.loss_fn == "mae":
+            return jnp.sum(jnp.abs(pred - t)) / self.count
+        return jnp.asarray(self.loss_fn(pred, t)).reshape(())
 
-def _bound(cfg: Config, s: Settings) -> tuple[Model, Any]:
-    """The model with its traced part, and the border (a static tuple, or traced)."""
-    border = cfg.border if cfg.border is not None else s.border
-    return cfg.model.bind(s.model), border
+    def residual(self, unravel: Callable) -> Callable:
+        """``x -> prediction - target``, flattened, of the flat parameters `x`."""
+        t = jnp.ravel(crop(self.target, self.border))
+        return lambda x: jnp.ravel(self.predict(unravel(x))) - t
+
+    def residual_and_jacobian(self, params: Any) -> tuple[jax.Array, jax.Array]:
+        """The residual and its transposed Jacobian, through :func:`forward_and_jacobian`."""
+        pred, jac = forward_and_jacobian(
+            self.model, params, self.image, self.border, self.boundary, self.method
+        )
+        return pred - jnp.ravel(crop(self.target, self.border)), jac
 
 
 # Image bytes per group: 8 pairs of 64² in float64 (the temporaries are ~10x the images).
@@ -155,148 +165,72 @@ def each_pair(group: int, fn: Callable, *args: Any) -> Any:
     return lax.map(lambda a: fn(*a), args, batch_size=group)
 
 
-# --- losses and steps (traced) -------------------------------------------------------------------
-def loss_value(
-    cfg: Config, s: Settings, params: Any, image: jax.Array, target: jax.Array
-) -> jax.Array:
-    model, border = _bound(cfg, s)
-    pred = forward(model, params, image, border, cfg.boundary, cfg.method)
-    t = crop(target, border)
-    if cfg.loss == "mse":
-        return jnp.sum((pred - t) ** 2) / pixel_count(image.shape, border)
-    if cfg.loss == "mae":
-        return jnp.sum(jnp.abs(pred - t)) / pixel_count(image.shape, border)
-    return jnp.asarray(cfg.loss(pred, t)).reshape(())
+def _per_pair(cfg: Config, one: Callable, *args: Any) -> Any:
+    """`one` (of one pair's arguments) on a fit's arguments, batched or not."""
+    return each_pair(cfg.group, one, *args) if cfg.batched else one(*args)
 
 
-def _residual_fn(
-    cfg: Config, s: Settings, unravel: Callable, image: jax.Array, target: jax.Array
-) -> Callable:
-    model, border = _bound(cfg, s)
-    t = jnp.ravel(crop(target, border))
-
-    def residual(x):
-        pred = forward(model, unravel(x), image, border, cfg.boundary, cfg.method)
-        return jnp.ravel(pred) - t
-
-    return residual
-
-
-def _vjac_fn(
-    cfg: Config, s: Settings, unravel: Callable, image: jax.Array, target: jax.Array
-) -> Callable:
-    """``x -> (residual, Jacobian)`` through :func:`forward_and_jacobian`."""
-    model, border = _bound(cfg, s)
-    t = jnp.ravel(crop(target, border))
-
-    def vjac(x):
-        pred, jac = forward_and_jacobian(model, unravel(x), image, border, cfg.boundary, cfg.method)
-        return pred - t, jac
-
-    return vjac
-
-
-def _lm_tols(s: Settings) -> dict:
-    # The cost is quadratic in the parameters near the optimum: tol² on it is tol on them.
-    return dict(ftol=s.tol**2, xtol=s.tol, gtol=s.tol)
+# --- the programs (traced) -----------------------------------------------------------------------
+def init_params(static: tuple, image: jax.Array, target: jax.Array, key: Any) -> Any:
+    """The model's starting parameters (over a batch: one key per pair, see `each_pair`)."""
+    model, batched, group = static
+    if batched:
+        keys = jax.random.split(key, image.shape[0])
+        return each_pair(group, model.init, image, target, keys)
+    return model.init(image, target, key)
 
 
 def init_carry(cfg: Config, s: Settings, params: Any, image: jax.Array, target: jax.Array) -> Carry:
     """The loop state before the first step (one per pair for batched fits)."""
-    if cfg.batched:
-        one = dataclasses.replace(cfg, batched=False, group=0)
-        return each_pair(cfg.group, functools.partial(init_carry, one, s), params, image, target)
-    dtype = ravel_pytree(params)[0].dtype
-    status = jnp.asarray(RUNNING, jnp.int32)
-    detail = jnp.asarray(0, jnp.int32)
-    if cfg.kind == "lm":
-        # Not evaluated yet: the first LM step evaluates the start (one compiled Jacobian).
-        x, unravel = ravel_pytree(params)
-        size = crop(target, _bound(cfg, s)[1]).size  # the residual's length
-        opt_state = _lstsq.lm_init(_residual_fn(cfg, s, unravel, image, target), x, size=size)
-    else:
-        opt_state = _optimizer(cfg, s).init(params)
-    carry = Carry(
-        params=params,
-        opt_state=opt_state,
-        step=jnp.asarray(0, jnp.int32),
-        status=status,
-        detail=detail,
-        prev_loss=jnp.asarray(jnp.inf, dtype),
-        stall=jnp.asarray(0, jnp.int32),
-        best_params=params,
-        best_loss=jnp.asarray(jnp.inf, dtype),
-    )
-    # Strong dtypes everywhere, so a carry restored from a checkpoint has the same types.
-    return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.result_type(v)), carry)
+
+    def one(params, image, target):
+        dtype = ravel_pytree(params)[0].dtype
+        carry = Carry(
+            params=params,
+            state=cfg.solver.init(Problem.of(cfg, s, image, target), params, s),
+            step=jnp.asarray(0, jnp.int32),
+            status=jnp.asarray(Status.RUNNING, jnp.int32),
+            reason=jnp.asarray(Reason.NONE, jnp.int32),
+            best_params=params,
+            best_loss=jnp.asarray(jnp.inf, dtype),
+        )
+        # Strong dtypes everywhere, so a carry restored from a checkpoint has the same types.
+        return jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype=jnp.result_type(v)), carry)
+
+    return _per_pair(cfg, one, params, image, target)
 
 
 def _where(pred: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
 
 
-def _step(cfg: Config, s: Settings, c: Carry, image: jax.Array, target: jax.Array) -> tuple:
-    """One optimizer step; returns the new carry and (loss, params) before the step."""
-    step = c.step + 1
-    if cfg.kind == "lm":
-        _, unravel = ravel_pytree(c.params)
-        first = ~jnp.isfinite(c.opt_state.cost)  # this step only evaluates the start
-        fun = _residual_fn(cfg, s, unravel, image, target)
-        lm = _lstsq.lm_step(fun, c.opt_state, **_lm_tols(s))
-        # The loss before the step (after the evaluation, on the first one).
-        cost = jnp.where(first, lm.cost, c.opt_state.cost)
-        loss = 2.0 * cost / pixel_count(image.shape, _bound(cfg, s)[1])
-        params = unravel(lm.x)
-        step = jnp.where(first, c.step, step)
-        finite = lm.status != _lstsq.NONFINITE
-        status = jnp.select(
-            [
-                (lm.status >= _lstsq.FTOL) & (lm.status <= _lstsq.PRECISION),
-                lm.status == _lstsq.STALLED,
-                step >= s.steps,
-            ],
-            [CONVERGED, STALLED, MAX_STEPS],
-            RUNNING,
-        )
-        detail, opt_state, stall = lm.status, lm, c.stall
-    else:
-        loss, grads = jax.value_and_grad(loss_value, argnums=2)(cfg, s, c.params, image, target)
-        finite = jnp.isfinite(loss) & jnp.all(
-            jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)])
-        )
-        extra = {}
-        optimizer = _optimizer(cfg, s)
-        if isinstance(optimizer, optax.GradientTransformationExtraArgs):
-            value_fn = functools.partial(loss_value, cfg, s, image=image, target=target)
-            extra = dict(value=loss, grad=grads, value_fn=value_fn)
-        updates, opt_state = optimizer.update(grads, c.opt_state, c.params, **extra)
-        params = optax.apply_updates(c.params, updates)
-        params = jax.tree_util.tree_map(lambda p, q: p.astype(q.dtype), params, c.params)
-        small = jnp.abs(c.prev_loss - loss) <= s.tol * jnp.abs(loss)
-        stall = jnp.where(small, c.stall + 1, 0).astype(jnp.int32)
-        status = jnp.select([stall >= PATIENCE, step >= s.steps], [CONVERGED, MAX_STEPS], 0)
-        detail = c.detail
-    status = jnp.where(finite, status, NONFINITE).astype(jnp.int32)
-    better = finite & (loss < c.best_loss)
-    new = Carry(
-        params=_where(finite, params, c.params),
-        opt_state=opt_state if cfg.kind == "lm" else _where(finite, opt_state, c.opt_state),
-        step=jnp.where(finite, step, c.step).astype(jnp.int32),
-        status=status,
-        detail=jnp.asarray(detail, jnp.int32),
-        prev_loss=jnp.where(finite, loss, c.prev_loss),
-        stall=stall,
+def _step(cfg: Config, s: Settings, c: Carry, problem: Problem) -> tuple[Carry, jax.Array]:
+    """One solver step with the loop's bookkeeping (step count and cap, best parameters).
+
+    Returns the new carry and the loss before the step.
+    """
+    out = cfg.solver.step(problem, c.params, c.state, s)
+    finite = out.status != Status.NONFINITE  # else: keep the state from before the step
+    step = c.step + out.counted.astype(jnp.int32)
+    capped = (out.status == Status.RUNNING) & (step >= s.steps)
+    better = finite & (out.loss < c.best_loss)
+    return Carry(
+        params=_where(finite, out.params, c.params),
+        state=_where(finite, out.state, c.state),
+        step=jnp.where(finite, step, c.step),
+        status=jnp.where(capped, Status.MAX_STEPS, out.status).astype(jnp.int32),
+        reason=jnp.asarray(out.reason, jnp.int32),
         best_params=_where(better, c.params, c.best_params),
-        best_loss=jnp.where(better, loss, c.best_loss),
-    )
-    return new, loss, c.params
+        best_loss=jnp.where(better, out.loss, c.best_loss),
+    ), out.loss
 
 
 def run_chunk(cfg: Config, s: Settings, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
     """Up to `cfg.chunk` steps in one ``lax.while_loop``, recording (loss, params) per step."""
 
     def one(carry, image, target):
-        dtype = carry.prev_loss.dtype
+        problem = Problem.of(cfg, s, image, target)
+        dtype = carry.best_loss.dtype
         start = carry.step
         hist = (
             jnp.full((cfg.chunk,), jnp.nan, dtype),
@@ -307,68 +241,45 @@ def run_chunk(cfg: Config, s: Settings, carry: Carry, image: jax.Array, target: 
 
         def cond(state):
             i, c, _ = state
-            return (i < cfg.chunk) & (c.status == RUNNING)
+            return (i < cfg.chunk) & (c.status == Status.RUNNING)
 
         def body(state):
             i, c, (hl, hp) = state
             # Entry k holds step start + k (an LM evaluation step is overwritten by the next).
             k = c.step - start
-            c, loss, params = _step(cfg, s, c, image, target)
-            hp = jax.tree_util.tree_map(lambda h, v: h.at[k].set(v), hp, params)
-            return i + 1, c, (hl.at[k].set(loss), hp)
+            new, loss = _step(cfg, s, c, problem)
+            hp = jax.tree_util.tree_map(lambda h, v: h.at[k].set(v), hp, c.params)
+            return i + 1, new, (hl.at[k].set(loss), hp)
 
         _, carry, hist = lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), carry, hist))
         return carry, hist
 
-    if cfg.batched:
-        return each_pair(cfg.group, one, carry, image, target)
-    return one(carry, image, target)
+    return _per_pair(cfg, one, carry, image, target)
 
 
 def finish(cfg: Config, s: Settings, carry: Carry, image: jax.Array, target: jax.Array) -> tuple:
     """Final parameters, loss, derived quantities, diagnostics and (least squares) uncertainty.
 
     The final parameters are the last ones, or the best seen if the fit hit a non-finite value.
-
-    An LM fit already holds the residual and JᵀJ at its parameters: they are reused. A
-    gradient fit with the mse loss takes its loss from the prediction that comes with the
-    Jacobian, so the program holds one forward model, not two.
+    Standard errors come with ``loss="mse"`` fits of at most 512 parameters, from the solver's
+    ``JᵀJ`` and residual (an LM solver holds them; others evaluate them, and the loss with
+    them, so the program holds one forward model, not two).
     """
 
-    model, border = _bound(cfg, s)
-    count = pixel_count(image.shape[1:] if cfg.batched else image.shape, border)
-
     def one(carry, image, target):
-        params = _where(carry.status == NONFINITE, carry.best_params, carry.params)
-        small = ravel_pytree(params)[0].size <= _MAX_UNCERTAINTY_PARAMS
-        if cfg.kind == "lm":
-            lm = carry.opt_state
-            loss = 2.0 * lm.cost / count
-            unc = None
-            if small:
-                unc = from_information(model, params, lm.gram, lm.residual, count=count)
-            return params, loss, model.derived(params), model.diagnostics(params), unc
-        if cfg.loss == "mse" and small:
-            x, unravel = ravel_pytree(params)
-            resid, jacobian_t = _vjac_fn(cfg, s, unravel, image, target)(x)
-            unc = from_information(model, params, _lstsq.gram(jacobian_t), resid, count=count)
-            loss = jnp.sum(resid * resid) / count
-            return params, loss, model.derived(params), model.diagnostics(params), unc
-        loss = loss_value(cfg, s, params, image, target)
-        return params, loss, model.derived(params), model.diagnostics(params), None
+        problem = Problem.of(cfg, s, image, target)
+        model = problem.model
+        params = _where(carry.status == Status.NONFINITE, carry.best_params, carry.params)
+        information = cfg.loss == "mse" and (
+            ravel_pytree(params)[0].size <= _MAX_UNCERTAINTY_PARAMS
+        )
+        loss, gram, resid = cfg.solver.finish(problem, params, carry.state, information)
+        unc = None
+        if information:
+            unc = from_information(model, params, gram, resid, count=problem.count)
+        return params, loss, model.derived(params), model.diagnostics(params), unc
 
-    if cfg.batched:
-        return each_pair(cfg.group, one, carry, image, target)
-    return one(carry, image, target)
-
-
-def init_params(static: tuple, image: jax.Array, target: jax.Array, key: Any) -> Any:
-    """The model's starting parameters (over a batch: one key per pair, see `each_pair`)."""
-    model, batched, group = static
-    if batched:
-        keys = jax.random.split(key, image.shape[0])
-        return each_pair(group, model.init, image, target, keys)
-    return model.init(image, target, key)
+    return _per_pair(cfg, one, carry, image, target)
 
 
 # --- compile cache -------------------------------------------------------------------------------

@@ -72,10 +72,8 @@ def check_model(fn: str, model: Any) -> Model:
     if not isinstance(model, Model):
         raise TypeError(
             f"{fn}: `model` must be a jaxconv model (GaussianBlur, FreeKernel, GaussianEdge, "
-            f"KernelModel or PredictionModel); got {type(model).__name__}."
+            f"KernelModel, PredictionModel, or a subclass of Model); got {type(model).__name__}."
         )
-    if not (hasattr(model, "kernel") or hasattr(model, "predict")):
-        raise TypeError(f"{fn}: `model` must define `kernel(params)` or `predict(params, image)`.")
     return model
 
 
@@ -91,7 +89,7 @@ def _output_shape(model: Model, params: Any, shape: tuple) -> tuple:
         hit, key = None, None
     if hit is not None:
         return hit
-    if hasattr(model, "kernel"):
+    if model.is_kernel:
         out = tuple(jax.eval_shape(model.kernel, avals).shape)
     else:
         image = jax.ShapeDtypeStruct(tuple(shape), jnp.result_type(float))
@@ -109,7 +107,7 @@ _SHAPES: dict = {}
 def resolve_border(fn: str, model: Model, params: Any, shape: tuple, border: Any) -> tuple:
     """Checks what `model` returns for an image of `shape`; returns the loss border per axis."""
     ndim = len(shape)
-    if hasattr(model, "kernel"):
+    if model.is_kernel:
         kshape = _output_shape(model, params, shape)
         if len(kshape) != ndim:
             raise ValueError(
@@ -229,7 +227,7 @@ def forward(
     """
     if not isinstance(border, tuple):
         return crop(convolve_circular(image, model.kernel(params)), border)
-    if hasattr(model, "kernel"):
+    if model.is_kernel:
         return convolve_interior(image, model.kernel(params), border, boundary, method)
     return crop(model.predict(params, image), border)
 
@@ -246,7 +244,7 @@ def forward_and_jacobian(
     convolution is faster, and :func:`jaxconv._lstsq.lm_step` uses that.)
     """
     x, unravel = ravel_pytree(params)
-    if not hasattr(model, "kernel"):
+    if not model.is_kernel:
 
         def pred(x):
             p = forward(model, unravel(x), image, border, boundary, method).ravel()

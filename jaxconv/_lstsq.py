@@ -23,6 +23,7 @@ decrease of the cost, `xtol` on the relative step, `gtol` on the cosine between 
 each Jacobian column.
 """
 
+import enum
 import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -35,18 +36,58 @@ from jax.flatten_util import ravel_pytree
 
 from jaxconv._gaussian_core import UNROLL, cholesky, solve_lower, solve_upper
 
-# Status codes (int32 inside the loop); `STATUS` names them.
-RUNNING, FTOL, XTOL, GTOL, PRECISION, MAX_STEPS, NONFINITE, STALLED = range(8)
-STATUS = {
-    RUNNING: "running",
-    FTOL: "converged (ftol: relative decrease of the cost)",
-    XTOL: "converged (xtol: relative step size)",
-    GTOL: "converged (gtol: gradient orthogonal to the residual)",
-    PRECISION: "converged (no step can decrease the cost beyond its round-off)",
-    MAX_STEPS: "max_steps",
-    NONFINITE: "non-finite residual or Jacobian at the start point",
-    STALLED: "stalled (damping exceeded 1e16; no step decreases the cost)",
+
+class Status(enum.IntEnum):
+    """How an iterative solve stands or ended: :func:`least_squares` and every fit share it.
+
+    int32 inside a traced loop. A fit reports it by name (:attr:`label`); the LM solver also
+    records *why* it converged, as a :class:`Reason`.
+    """
+
+    RUNNING = 0
+    CONVERGED = 1
+    MAX_STEPS = 2
+    NONFINITE = 3
+    STALLED = 4
+    CALLBACK = 5  # a fit's callback asked to stop
+
+    @property
+    def label(self) -> str:
+        """The name a :class:`jaxconv.FitResult` reports: ``"converged"``, ``"non-finite"``, ..."""
+        return "non-finite" if self is Status.NONFINITE else self.name.lower()
+
+
+class Reason(enum.IntEnum):
+    """Which of MINPACK's tests stopped a converged Levenberg–Marquardt solve (for messages)."""
+
+    NONE = 0
+    FTOL = 1
+    XTOL = 2
+    GTOL = 3
+    PRECISION = 4
+
+
+_CONVERGED = {
+    Reason.FTOL: "converged (ftol: relative decrease of the cost)",
+    Reason.XTOL: "converged (xtol: relative step size)",
+    Reason.GTOL: "converged (gtol: gradient orthogonal to the residual)",
+    Reason.PRECISION: "converged (no step can decrease the cost beyond its round-off)",
 }
+_MESSAGES = {
+    Status.RUNNING: "running",
+    Status.MAX_STEPS: "max_steps",
+    Status.NONFINITE: "non-finite residual or Jacobian at the start point",
+    Status.STALLED: "stalled (damping exceeded 1e16; no step decreases the cost)",
+}
+
+
+def message(status: int, reason: int) -> str:
+    """What an LM solve's `status` (and, when converged, `reason`) means."""
+    if status == Status.CONVERGED:
+        return _CONVERGED[Reason(reason)]
+    return _MESSAGES[Status(status)]
+
+
 _MAX_DAMPING = 1e16
 
 
@@ -64,7 +105,8 @@ class LMState(NamedTuple):
     scale: jax.Array  # (n,) D, running max of diag(JᵀJ)
     step: jax.Array  # iterations done (accepted or not)
     nfev: jax.Array  # residual (+ Jacobian) evaluations
-    status: jax.Array  # int32 code, RUNNING until one of the stopping rules fires
+    status: jax.Array  # a Status (int32): RUNNING until one of the stopping rules fires
+    reason: jax.Array  # a Reason (int32): which test stopped a converged solve
 
 
 class LeastSquaresResult(NamedTuple):
@@ -77,8 +119,10 @@ class LeastSquaresResult(NamedTuple):
       jacobian: ``∂r/∂x`` at the solution over the flattened parameters, shape ``(m, n)``
         (flattening order of ``jax.flatten_util.ravel_pytree``).
       steps: iterations done; nfev: residual evaluations (each with its Jacobian).
-      status: int code; success: whether a tolerance was met; :attr:`message` explains
-        `status` (when it is a concrete scalar).
+      status: int code (1 converged, 2 step cap, 3 non-finite start, 4 stalled); success:
+        whether a tolerance was met; :attr:`message` explains `status` (when it is a concrete
+        scalar); reason: which test stopped a converged solve (1 ftol, 2 xtol, 3 gtol, 4 the
+        cost's round-off).
     """
 
     params: Any
@@ -89,12 +133,15 @@ class LeastSquaresResult(NamedTuple):
     nfev: jax.Array
     status: jax.Array
     success: jax.Array
+    reason: jax.Array
 
     @property
     def message(self) -> str:
         """What `status` means (for a concrete, unbatched result)."""
-        code = concrete_int(self.status)
-        return STATUS[code] if code is not None else "see `status` (traced or batched)"
+        code, reason = concrete_int(self.status), concrete_int(self.reason)
+        if code is None or reason is None:
+            return "see `status` (traced or batched)"
+        return message(code, reason)
 
 
 def value_and_jacobian(fun: Callable, x: jax.Array, jac: str = "fwd") -> tuple:
@@ -160,7 +207,8 @@ def lm_init(
         scale=jnp.ones(x.shape, dtype),
         step=jnp.asarray(0, jnp.int32),
         nfev=jnp.asarray(0, jnp.int32),
-        status=jnp.asarray(RUNNING, jnp.int32),
+        status=jnp.asarray(Status.RUNNING, jnp.int32),
+        reason=jnp.asarray(Reason.NONE, jnp.int32),
     )
 
 
@@ -222,6 +270,7 @@ def lm_step(
         step=s.step + jnp.where(first, 0, 1).astype(jnp.int32),
         nfev=s.nfev + 1,
         status=s.status,
+        reason=s.reason,
     )
 
     # Look ahead: the gradient test and the size of the *next* step, from the state this step
@@ -241,20 +290,18 @@ def lm_step(
     # A rejected step that promised less than the cost's own round-off: x is final.
     roundoff = 64 * jnp.finfo(s.cost.dtype).eps * s.cost
     at_precision = ok & ~accept & (predicted <= roundoff)
-    status = jnp.select(
-        [
-            first & ~ok,
-            ok & orthogonal,
-            small_decrease,
-            small_step,
-            at_precision,
-            out.damping > _MAX_DAMPING,
-        ],
-        [NONFINITE, GTOL, FTOL, XTOL, PRECISION, STALLED],
-        RUNNING,
+    reason = jnp.select(
+        [ok & orthogonal, small_decrease, small_step, at_precision],
+        [Reason.GTOL, Reason.FTOL, Reason.XTOL, Reason.PRECISION],
+        Reason.NONE,
     ).astype(jnp.int32)
-    final = ok & accept & step_next & (status == XTOL)
-    return out._replace(x=jnp.where(final, out.x - delta_next, out.x), status=status)
+    status = jnp.select(
+        [first & ~ok, reason != Reason.NONE, out.damping > _MAX_DAMPING],
+        [Status.NONFINITE, Status.CONVERGED, Status.STALLED],
+        Status.RUNNING,
+    ).astype(jnp.int32)
+    final = ok & accept & step_next & (reason == Reason.XTOL)
+    return out._replace(x=jnp.where(final, out.x - delta_next, out.x), status=status, reason=reason)
 
 
 def _orthogonal(jtj: jax.Array, g: jax.Array, cost: jax.Array, gtol: float) -> jax.Array:
@@ -358,7 +405,7 @@ def least_squares(
         raise TypeError(f"{fn}: `params` must hold float arrays; got dtype {x0.dtype}.")
     flat_fun = FlatFun.of(fun, params)
     state = _solve(flat_fun, x0, tuple(args), int(max_steps), ftol, xtol, gtol, damping, jac)
-    status = jnp.where(state.status == RUNNING, MAX_STEPS, state.status)
+    status = jnp.where(state.status == Status.RUNNING, Status.MAX_STEPS, state.status)
     return LeastSquaresResult(
         params=unravel(state.x),
         cost=state.cost,
@@ -367,7 +414,8 @@ def least_squares(
         steps=state.step,
         nfev=state.nfev,
         status=status,
-        success=(status >= FTOL) & (status <= PRECISION),
+        success=status == Status.CONVERGED,
+        reason=state.reason,
     )
 
 
@@ -412,7 +460,7 @@ def _solve(fun, x0, args, max_steps, ftol, xtol, gtol, damping, jac):
     fun = _bind(fun, args)
 
     def cond(s):
-        return (s.status == RUNNING) & (s.step < max_steps)
+        return (s.status == Status.RUNNING) & (s.step < max_steps)
 
     def body(s):
         return lm_step(fun, s, ftol=ftol, xtol=xtol, gtol=gtol, jac=jac)

@@ -1,24 +1,19 @@
 r"""Models that :func:`jaxconv.fit` learns: a Gaussian blur, a free kernel, an oriented edge filter.
 
-A model is a small frozen object (hashable, so a jitted fit compiles once per configuration)
-holding *static* choices (kernel radius, discretisation, which parameters are free) and two
-functions of a pytree of parameters:
+A model is a small frozen object (hashable, so a fit's programs compile once per configuration)
+holding *static* choices (kernel radius, discretisation, which parameters are free) and functions
+of a pytree of parameters; :class:`Model` declares them all. A new kernel family is one
+subclass: its ``kernel(params)``, its start, and, if its kernel's size depends on the
+parameters, how that size is chosen (``resolve``) and grows (``grow``).
 
-* ``init(image, target, key) -> params``: the starting parameters (traceable, so batched fits
-  can ``vmap`` it);
-* ``kernel(params) -> k`` (a convolution kernel with ``image.ndim`` axes, applied as
-  ``jaxconv.convolve(image, k, mode="same")``) **or** ``predict(params, image) -> prediction``
-  (same shape as `image`).
-
-Your own model is any pytree of parameters plus one of those functions:
-``KernelModel(fn, params)`` or ``PredictionModel(fn, params)``. ``derived(params)`` names the
-quantities whose standard errors a fit reports (default: the parameters themselves).
+Your own model can also be a function and a pytree of parameters:
+``KernelModel(fn, params)`` or ``PredictionModel(fn, params)``.
 """
 
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,13 +38,75 @@ def _tupled(value: Any) -> Any:
 
 
 class Model:
-    """Base class of the models :func:`jaxconv.fit` accepts (see the module docstring)."""
+    """Base class of the models :func:`jaxconv.fit` learns: what a model provides, with defaults.
 
+    A subclass defines (functions of ``params``, a pytree of float arrays, are traced):
+
+    * ``is_kernel`` (class attribute) and the matching function: ``kernel(params)``, a
+      convolution kernel with the image's axes, applied as ``convolve(image, k, mode="same")``
+      (the default); or, with ``is_kernel = False``, ``predict(params, image)``, shaped like
+      the image;
+    * its start: ``start(dtype)``, on the host (compiles nothing; the default ``init`` uses
+      it), or ``init(image, target, key)`` where the start depends on the data (traced:
+      batched fits ``vmap`` it);
+    * optionally ``derived`` (named estimates, with standard errors), ``diagnostics``,
+      ``border`` and ``learning_rate``;
+    * if its static size (a kernel radius) depends on the parameters: ``resolve`` (the size
+      for starting parameters), ``grow`` (a larger one when the fitted parameters outgrow it:
+      the fit continues from them, up to ``max_rounds`` rounds) and ``check``; and
+      ``split``/``bind``, which pass what a fit's programs may take as arguments (the radius)
+      as values, so that new values reuse the compiled programs.
+
+    Examples:
+      A kernel family in a few lines: a 3×3 box blur of unknown gain.
+
+      >>> import dataclasses, jax.numpy as jnp, numpy as np, jaxconv
+      >>> @dataclasses.dataclass(frozen=True)
+      ... class Box(jaxconv.Model):
+      ...     def start(self, dtype):
+      ...         return np.ones((), dtype)
+      ...     def kernel(self, params):
+      ...         return jnp.full((3, 3), params / 9)
+      >>> x = np.random.default_rng(0).random((32, 32))
+      >>> y = jaxconv.convolve(x, np.full((3, 3), 0.5 / 9), mode="same")
+      >>> round(float(jaxconv.fit(Box(), x, y, optimizer="lm", progress=False).params), 4)
+      0.5
+    """
+
+    #: True: the model is a kernel (:meth:`kernel`); False: it predicts (:meth:`predict`).
+    is_kernel: ClassVar[bool] = True
     learning_rate: float = 0.05  # the default Adam schedule's peak, in parameter units
 
+    def start(self, dtype: Any) -> Any:
+        """Starting parameters computed on the host (numpy), or None if they need the data."""
+        return None
+
     def init(self, image: jax.Array, target: jax.Array, key: jax.Array) -> Any:
-        """Starting parameters for one (image, target) pair (traceable: batched fits vmap it)."""
-        raise NotImplementedError
+        """Starting parameters for one (image, target) pair (traceable: batched fits vmap it).
+
+        The default is :meth:`start`'s, in `image`'s float dtype.
+        """
+        dtype = jnp.result_type(float) if image is None else jnp.result_type(image, float)
+        params = self.start(dtype)
+        if params is None:
+            raise NotImplementedError(
+                f"{type(self).__name__}: a model must define `start(dtype)` or "
+                "`init(image, target, key)`; got neither."
+            )
+        return jax.tree_util.tree_map(jnp.asarray, params)
+
+    def kernel(self, params: Any) -> jax.Array:
+        """The convolution kernel (``is_kernel`` models), with the image's axes."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: a model with is_kernel=True must define `kernel(params)`."
+        )
+
+    def predict(self, params: Any, image: jax.Array) -> jax.Array:
+        """The prediction for `image` (models with ``is_kernel = False``), shaped like it."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: a model with is_kernel=False must define "
+            "`predict(params, image)`."
+        )
 
     def derived(self, params: Any) -> dict[str, jax.Array]:
         """Named quantities for reports and standard errors (default: the parameters)."""
@@ -62,6 +119,11 @@ class Model:
         """
         return {}
 
+    @property
+    def border(self) -> Any:
+        """Pixels of each edge the loss ignores by default (None: the kernel's reach)."""
+        return None
+
     def resolve(self, params: Any, shape: tuple | None = None) -> "Model":
         """The model with its choices (a kernel radius) settled from concrete `params`.
 
@@ -70,22 +132,34 @@ class Model:
         """
         return self
 
+    def grow(self, params: Any, shape: tuple) -> "Model | None":
+        """A larger model for fitted `params` on images of `shape`, or None if this one holds them.
+
+        A fit calls it after each round with the round's (concrete) parameters, batched ones
+        with a leading batch axis; a model returned is fitted again from them. Default: None
+        (a fixed size).
+        """
+        return None
+
+    def check(self, fn: str, shape: tuple) -> None:
+        """Raises ValueError, naming `fn`, if the model's sizes do not fit images of `shape`.
+
+        Called on each resolved or grown model (a kernel larger than the image is caught for
+        every model in any case).
+        """
+
     def split(self) -> tuple["Model", Any]:
         """``(static, traced)``: the hashable part a fit compiles for, and values it passes in.
 
         A fit's programs are keyed on the static part; the traced part (a pytree of arrays, or
         None) is an argument, so new values of it reuse a compiled program. ``bind`` joins them.
+        The static part leaves out what only the start depends on.
         """
         return self, None
 
     def bind(self, traced: Any) -> "Model":
         """The model with its traced part (from :meth:`split`) put back; traceable."""
         return self
-
-    @property
-    def border(self) -> Any:
-        """Pixels of each edge the loss ignores by default (None: the kernel's reach)."""
-        return None
 
 
 # --- Gaussian blur -------------------------------------------------------------------------------
@@ -234,10 +308,14 @@ class GaussianBlur(Model):
             g = xp.ones((), dtype) if gain is None else xp.asarray(gain, dtype)
         return GaussianBlurParams(log_diag, off, mu, g)
 
+    def start(self, dtype: Any) -> GaussianBlurParams | None:
+        if self.cov is None:
+            return None  # the spectral estimate, from the data (`init`)
+        return self.params_from(np.asarray(self.cov, dtype))
+
     def init(self, image: Any, target: Any, key: Any) -> GaussianBlurParams:
         if self.cov is not None:
-            dtype = jnp.result_type(float) if image is None else jnp.result_type(image, float)
-            return self.params_from(jnp.asarray(self.cov, dtype))
+            return super().init(image, target, key)
         if self.gain:
             cov, g = spectral_covariance(image, target, gain=True)
             return self.params_from(cov, g)
@@ -276,16 +354,43 @@ class GaussianBlur(Model):
     def resolve(self, params: GaussianBlurParams, shape: tuple | None = None) -> "GaussianBlur":
         if self.radius is not None:
             return self  # settled (a radius given by the user is also the kernel's size)
-        radius = radius_for(
-            _host_covariance(params), self.truncate_mass, mean=params.mean, margin=self.margin
+        return self.with_radius(self._radius_for(params, self.margin), shape)
+
+    def _radius_for(self, params: GaussianBlurParams, margin: float) -> tuple[int, ...]:
+        return radius_for(
+            _host_covariance(params), self.truncate_mass, mean=params.mean, margin=margin
         )
+
+    def grow(self, params: GaussianBlurParams, shape: tuple) -> "GaussianBlur | None":
+        """A larger radius if the truncated mass at the fitted Σ exceeds `truncate_mass`.
+
+        Only a radius the fit chose grows (one given without a `size` is fixed): to the radius
+        for Σ with σ enlarged by `margin` again, within a size from :meth:`static_size`.
+        """
+        if self.size is None or all(
+            n <= r for n, r in zip(self._radius_for(params, 1.0), self.radius, strict=True)
+        ):
+            return None
+        grown = self._radius_for(params, self.margin)
+        radius = tuple(max(g, r) for g, r in zip(grown, self.radius, strict=True))
         return self.with_radius(radius, shape)
 
+    def check(self, fn: str, shape: tuple) -> None:
+        if self.size is not None and any(
+            2 * r + 1 > n for r, n in zip(self.radius, shape, strict=True)
+        ):
+            raise ValueError(
+                f"{fn}: the blur needs a kernel of radius {self.radius} (truncated mass <= "
+                f"`truncate_mass`), which does not fit in `image` of shape {tuple(shape)}; use "
+                "larger images (or tiles), or a larger `truncate_mass`."
+            )
+
     def split(self) -> tuple["GaussianBlur", Any]:
+        # The starting covariance is used by `start`, not by the fit; nor, where a fit chose
+        # the kernel's size, is the radius compiled in (a traced part): neither differs
+        # between the compiled programs of fits on one image shape.
         if self.size is None or not _concrete(self.radius):
-            return self, None
-        # Only the starting covariance (used by `init`, not by the fit) and the radius differ
-        # between fits of one image shape: neither is part of the compiled program.
+            return dataclasses.replace(self, cov=None), None
         static = dataclasses.replace(self, cov=None, radius=None)
         return static, np.asarray(self.radius, np.int32)
 
@@ -362,8 +467,8 @@ class FreeKernel(Model):
     Args:
       shape: kernel shape, e.g. ``(3, 3)``; odd sizes are centred, even ones follow
         ``convolve(..., mode="same")``'s convention.
-      init: starting kernel (an array of `shape`); default zeros. With ``init="random"``,
-        N(0, 1/size) taps drawn from the fit's `key`.
+      init_kernel: starting kernel (an array of `shape`); default zeros. With
+        ``init_kernel="random"``, N(0, 1/size) taps drawn from the fit's `key`.
 
     Examples:
       >>> import jaxconv
@@ -392,18 +497,25 @@ class FreeKernel(Model):
                 f"got {self.init_kernel!r}."
             )
 
-    def init(self, image: Any, target: Any, key: Any) -> jax.Array:
-        dtype = jnp.result_type(float) if image is None else jnp.result_type(image, float)
+    def start(self, dtype: Any) -> np.ndarray | None:
         if self.init_kernel == "random":
-            key = jax.random.PRNGKey(0) if key is None else key
-            size = math.prod(self.shape)
-            return jax.random.normal(key, self.shape, dtype) / math.sqrt(size)
+            return None  # drawn from the fit's key (`init`)
         if self.init_kernel is None:
-            return jnp.zeros(self.shape, dtype)
-        return jnp.asarray(self.init_kernel, dtype)
+            return np.zeros(self.shape, dtype)
+        return np.asarray(self.init_kernel, dtype)
+
+    def init(self, image: Any, target: Any, key: Any) -> jax.Array:
+        if self.init_kernel != "random":
+            return super().init(image, target, key)
+        dtype = jnp.result_type(float) if image is None else jnp.result_type(image, float)
+        key = jax.random.PRNGKey(0) if key is None else key
+        return jax.random.normal(key, self.shape, dtype) / math.sqrt(math.prod(self.shape))
 
     def kernel(self, params: jax.Array) -> jax.Array:
         return params
+
+    def split(self) -> tuple["FreeKernel", Any]:
+        return dataclasses.replace(self, init_kernel=None), None  # the start is not compiled in
 
     def derived(self, params: jax.Array) -> dict[str, jax.Array]:
         return {"kernel": params}
@@ -449,13 +561,16 @@ class GaussianEdge(Model):
                 f"got {self.discretization!r}."
             )
 
-    def init(self, image: Any, target: Any, key: Any) -> GaussianEdgeParams:
-        dtype = jnp.result_type(float) if image is None else jnp.result_type(image, float)
+    def start(self, dtype: Any) -> GaussianEdgeParams:
         return GaussianEdgeParams(
-            jnp.log(jnp.asarray(self.sigma, dtype)),
-            jnp.asarray(self.theta, dtype),
-            jnp.asarray(self.gain, dtype),
+            np.asarray(math.log(self.sigma), dtype),
+            np.asarray(self.theta, dtype),
+            np.asarray(self.gain, dtype),
         )
+
+    def split(self) -> tuple["GaussianEdge", Any]:
+        # The start is not compiled in: fits from any σ, θ, gain of one radius share programs.
+        return dataclasses.replace(self, sigma=1.0, theta=0.0, gain=1.0), None
 
     def kernel(self, params: GaussianEdgeParams) -> jax.Array:
         k = oriented_derivative_kernel(
@@ -486,7 +601,7 @@ class KernelModel(Model):
     params: Any
     learning_rate: float = 0.05
 
-    def init(self, image: Any, target: Any, key: Any) -> Any:
+    def start(self, dtype: Any) -> Any:
         return self.params
 
     def kernel(self, params: Any) -> jax.Array:
@@ -501,12 +616,13 @@ class PredictionModel(Model):
     your filter, where its boundary handling differs from the data's).
     """
 
+    is_kernel: ClassVar[bool] = False
     predict_fn: Callable[[Any, jax.Array], jax.Array]
     params: Any
     border_width: int | tuple = 0
     learning_rate: float = 0.05
 
-    def init(self, image: Any, target: Any, key: Any) -> Any:
+    def start(self, dtype: Any) -> Any:
         return self.params
 
     def predict(self, params: Any, image: jax.Array) -> jax.Array:

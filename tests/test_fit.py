@@ -14,7 +14,7 @@ import scipy.stats
 from jax.test_util import check_grads
 
 import jaxconv
-from jaxconv import _fit_step
+from jaxconv import _fit_step, _solvers
 from jaxconv._forward import convolve_circular
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
@@ -101,10 +101,9 @@ def test_loss_gradient_of_a_gaussian_blur_matches_finite_differences():
     # differences (jax.test_util.check_grads), in float64.
     x, y = X[:24, :24], scipy_blur(X[:24, :24], SEED_COV, 4)
     model = jaxconv.GaussianBlur(radius=4, shift=True, gain=True)
-    cfg = _fit_step.Config(model, "grad", None, "mse", (4, 4), "symm", "auto", 1, False)
-    settings = _fit_step.Settings(steps=1, tol=0.0)
+    problem = _fit_step.Problem(model, (4, 4), "symm", "auto", "mse", x, y)
     p = model.params_from(np.array([[1.2, 0.3], [0.3, 0.8]]), gain=0.9, mean=[0.1, -0.2])
-    loss = jax.jit(lambda p: _fit_step.loss_value(cfg, settings, p, x, y))
+    loss = jax.jit(problem.loss)
     check_grads(loss, (p,), order=1, modes=("rev",))
 
 
@@ -280,7 +279,7 @@ def test_default_adam_schedule_equals_optax_warmup_cosine(steps):
     # it must be optax's warmup_cosine_decay_schedule, whose lengths are Python ints.
     ref = optax.warmup_cosine_decay_schedule(0.0, 0.05, steps // 20, steps, end_value=0.05 * 1e-3)
     counts = np.arange(steps + 5, dtype=np.int32)
-    ours = _fit_step.WarmupCosineAdam(0.05).schedule(counts, jnp.int32(steps))
+    ours = _solvers.WarmupCosineAdam(0.05).schedule(counts, jnp.int32(steps))
     # optax evaluates parts of it in float32 (int32 counts over int lengths); ours in float64.
     np.testing.assert_allclose(ours, [ref(c) for c in counts], rtol=5e-7, atol=0)
 
