@@ -24,3 +24,22 @@ def bucket(needed: int, limit: int, sizes: Sequence[int]) -> int:
         if needed <= size < limit:
             return int(size)
     return int(limit)
+
+
+# Kernel half-sizes of the Gaussian filters and kernels: powers of two from 8. Doubling keeps at
+# most twice the taps a kernel needs (a direct sum's cost; an FFT's barely changes) and gives one
+# program per octave of σ: σ from 0.5 to 16 (radius 2 to 64 at truncate 4) compiles 4. The floor
+# merges every σ <= 2 into one program, where 17 taps cost about what 9 do. Powers of two, not a
+# per-image rule, so that every image (and the kernel functions, which have none) shares the
+# set; a kernel longer than the image is folded exactly by the engine (``fold_plan``).
+RADIUS_FLOOR = 8
+
+
+def radius_bucket(radius: int, floor: int = RADIUS_FLOOR) -> int:
+    """The static half-size for a kernel of true half-size `radius`: a power of two >= `floor`.
+
+    Examples:
+      >>> [radius_bucket(r) for r in (0, 8, 9, 64, 65)]
+      [8, 8, 16, 64, 128]
+    """
+    return max(int(floor), 1 << max(int(radius) - 1, 0).bit_length())

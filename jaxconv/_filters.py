@@ -34,7 +34,7 @@ import numpy as np
 
 from jaxconv import _methods
 from jaxconv._convolve import check_fillvalue, correlate_padded
-from jaxconv._gaussian_core import per_axis
+from jaxconv._gaussian_core import device_array, per_axis
 from jaxconv._methods import promote
 
 MODES = (
@@ -54,7 +54,7 @@ _ENGINE_MODE = {"grid-mirror": "reflect", "grid-constant": "constant", "grid-wra
 def as_input(x: Any, fn: str, output: Any = None) -> jax.Array:
     """The filter's `input` as a float (or complex) array, at least as precise as `output`."""
     try:
-        x = jnp.asarray(x)
+        x = device_array(x)
     except TypeError as err:
         raise TypeError(f"{fn}: `input` must be an array of numbers; got {type(x)}.") from err
     if x.ndim == 0:
@@ -171,14 +171,44 @@ def combine_terms(outs: Sequence[jax.Array], how: str) -> jax.Array:
     return jnp.where(regular, mag, other.astype(total.dtype))
 
 
+@jax.tree_util.register_pytree_node_class
+class Built:
+    """A kernel computed inside the filter's program, from traced `params` by a static `recipe`.
+
+    A pytree whose leaves are the params and whose structure holds the recipe, so a jitted
+    program is keyed on the recipe, not the params' values: a new σ reuses the compiled program,
+    and the kernel's taps cost no program of their own. `recipe` is hashable, with a ``shape``,
+    ``build(params) -> kernel`` (traceable) and ``crop(kernel, params)``, which drops the zero
+    taps that a static size adds (for ``_plan``, whose executors would exchange wider halos).
+    """
+
+    def __init__(self, recipe: Any, params: Any):
+        self.recipe, self.params = recipe, params
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.recipe.shape
+
+    def kernel(self) -> jax.Array:
+        return self.recipe.build(self.params)
+
+    def tree_flatten(self):
+        return (self.params,), self.recipe
+
+    @classmethod
+    def tree_unflatten(cls, recipe, children):
+        return cls(recipe, children[0])
+
+
 @functools.partial(jax.jit, static_argnames=("plan", "combine", "method", "precision", "output"))
 def _run(x, weights, cval, *, plan, combine, method, precision, output=None):
     """Runs terms of successive correlations and combines them (see :func:`combine_terms`).
 
-    ``plan[t][s] = (axes, modes, origins)`` is step s of term t, with kernel ``weights[t][s]``.
-    One jitted function per filter structure: eager calls compile once per shape. With an `output`
-    dtype every step's result is rounded to it, as scipy.ndimage stores each 1-D pass in `output`
-    (a float-to-int conversion truncates toward zero, as C's does).
+    ``plan[t][s] = (axes, modes, origins)`` is step s of term t, with kernel ``weights[t][s]``
+    (an array, or a :class:`Built` one). One jitted function per filter structure: eager calls
+    compile once per shape. With an `output` dtype every step's result is rounded to it, as
+    scipy.ndimage stores each 1-D pass in `output` (a float-to-int conversion truncates toward
+    zero, as C's does).
     """
 
     def store(y):
@@ -188,9 +218,8 @@ def _run(x, weights, cval, *, plan, combine, method, precision, output=None):
     for term, term_w in zip(plan, weights, strict=True):
         y = x
         for (axes, modes, origins), w in zip(term, term_w, strict=True):
-            y = _correlate(
-                y, w.astype(real_dtype(y)), axes, modes, origins, cval, method, precision
-            )
+            w = (w.kernel() if isinstance(w, Built) else w).astype(real_dtype(y))
+            y = _correlate(y, w, axes, modes, origins, cval, method, precision)
             y = store(y)
         outs.append(y)
     out = combine_terms(outs, combine)
@@ -201,7 +230,8 @@ def _run(x, weights, cval, *, plan, combine, method, precision, output=None):
 
 
 def execute(x, terms, cval, combine="first", method="auto", precision=None, *, output=None, fn):
-    """`terms`: lists of (kernel, axes, modes, origins) steps; kernels may be traced.
+    """`terms`: lists of (kernel, axes, modes, origins) steps; a kernel may be traced, or
+    :class:`Built` inside the program.
 
     `x` comes from ``as_input(input, fn, output)``; `output` is the filter's argument (None or a
     dtype) and `fn` its name, for the messages.
@@ -211,13 +241,15 @@ def execute(x, terms, cval, combine="first", method="auto", precision=None, *, o
     if x.size == 0:  # an empty result, as scipy's
         return jnp.zeros(x.shape, x.dtype if dtype is None else dtype)
     plan = tuple(tuple((tuple(a), tuple(m), tuple(o)) for _, a, m, o in t) for t in terms)
-    weights = tuple(tuple(jnp.asarray(k) for k, *_ in t) for t in terms)
+    weights = tuple(
+        tuple(k if isinstance(k, Built) else device_array(k) for k, *_ in t) for t in terms
+    )
     if method == "auto":
         method = _local_method(x, weights, plan, cval)
     options = dict(plan=plan, combine=combine, method=method, precision=precision)
     if dtype is not None:  # only then: _plan's stand-in for _run takes no `output`
         options["output"] = dtype
-    return _run(x, weights, jnp.asarray(cval), **options)
+    return _run(x, weights, device_array(cval), **options)
 
 
 def _local_method(x, weights, plan, cval) -> str:
@@ -228,14 +260,16 @@ def _local_method(x, weights, plan, cval) -> str:
     FFT method for some step (from shapes alone, as ``_convolve._plan`` does for a traced
     kernel) and the concrete input or `cval` holds NaN or inf, every step runs by ``direct`` or
     ``shift`` instead. Traced inputs cannot be inspected: "auto" stays (see the module notes).
+    A :class:`Built` kernel counts with its recipe's shape (a bucket's), as the program sees it.
     """
     backend = jax.default_backend()
     shapes = []
     for term, term_w in zip(plan, weights, strict=True):
         for (axes, modes, _), w in zip(term, term_w, strict=True):
-            n = [x.shape[a] + k - 1 for a, k in zip(axes, w.shape, strict=True)]
+            m = w.shape
+            n = [x.shape[a] + k - 1 for a, k in zip(axes, m, strict=True)]
             batch = x.size // math.prod(x.shape[a] for a in axes)
-            shapes.append((n, list(w.shape), batch, "constant" in modes))
+            shapes.append((n, list(m), batch, "constant" in modes))
     spreading = _methods.SPREADING
     if not any(_methods.auto_method(n, m, b, backend) in spreading for n, m, b, _ in shapes):
         return "auto"

@@ -42,19 +42,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import erfc, ndtr
 
+from jaxconv._buckets import radius_bucket
 from jaxconv._gaussian_core import (
-    axis_kernel,
     check_discretization,
     check_truncate,
     cholesky,
     concrete,
     cov_ndim,
+    crop,
     diagonal_variances,
     float_dtype,
     is_gaussian,
     outer,
     parse_cov,
     per_axis,
+    separable_kernel,
     solve_lower,
     static_radius,
     sum_last,
@@ -98,9 +100,14 @@ def multivariate_normal_pdf(x: Any, mean: Any = None, cov: Any = 1.0) -> jax.Arr
 
 
 @functools.partial(jax.jit, static_argnames=("form", "normalize"))
-def _sampled(points, mean, arr, chol, *, form, normalize):
-    """The density at `points` (..., N), divided by its sum if `normalize`; one compiled call."""
+def _sampled(points, mean, arr, chol, keep=None, *, form, normalize):
+    """The density at `points` (..., N), divided by its sum if `normalize`; one compiled call.
+
+    `keep` (optional): the points inside the true radius; the others are zero.
+    """
     k = _density(points - (0.0 if mean is None else mean), arr, form, chol)
+    if keep is not None:
+        k = jnp.where(keep, k, jnp.zeros((), k.dtype))
     return k / k.sum() if normalize else k
 
 
@@ -246,7 +253,7 @@ def gaussian_kernel(
             ndim = len(value)
     ndim = ndim or 1
     dtype = float_dtype(dtype, arr, mean)
-    arr = arr.astype(dtype)
+    arr = arr if arr.dtype == dtype else arr.astype(dtype)  # no program when it is
     if mean is not None:
         mean = jnp.asarray(mean, dtype)
         if mean.shape not in ((ndim,), () if ndim == 1 else (ndim,)):
@@ -285,40 +292,39 @@ def gaussian_kernel(
     if any(not s > 0 for s in h):
         raise ValueError(f"{fn}: `spacing` must be > 0; got {spacing!r}.")
     offsets = _kernel_offsets(shape, radius, ndim, discretization, fn)
-    var_diag = jnp.broadcast_to(arr, (ndim,)) if form != "full" else jnp.diagonal(arr)
+    radii = buckets = None
     if offsets is None:
-        var_c = concrete(var_diag)
+        # The radius follows the covariance: the kernel is computed at the radius' bucket with
+        # zero taps beyond it (one program per bucket, not per covariance), then cropped.
+        value = concrete(arr)
         shift = np.zeros(ndim) if mean is None else concrete(mean)
-        if var_c is None or shift is None:
-            raise traced_size_error(fn, "cov" if var_c is None else "mean")
+        if value is None or shift is None:
+            raise traced_size_error(fn, "cov" if value is None else "mean")
+        var_c = np.diagonal(value) if form == "full" else np.broadcast_to(value, (ndim,))
         reach = check_truncate(truncate, fn)
         radii = [
             int(reach * math.sqrt(var_c[a]) / h[a] + abs(shift[a]) / h[a] + 0.5)
             for a in range(ndim)
         ]
-        offsets = [np.arange(-r, r + 1) for r in radii]
+        buckets = [radius_bucket(r) for r in radii]
+        offsets = [np.arange(-b, b + 1) for b in buckets]
 
     if form == "full" and discretization == "sample":
         pts = np.stack(
             np.meshgrid(*[o * s for o, s in zip(offsets, h, strict=True)], indexing="ij"), axis=-1
         )
+        keep = None
+        if radii is not None:
+            keep = outer([np.abs(o) <= r for o, r in zip(offsets, radii, strict=True)])
         pts = jnp.asarray(pts, dtype)
-        return _sampled(pts, mean, arr, chol, form=form, normalize=normalize)
-    variances = diagonal_variances(arr, form, ndim, discretization, fn)
-    sds = jnp.sqrt(variances)
-    factors = [
-        axis_kernel(
-            sds[a],
-            None if mean is None else mean[a],
-            offsets[a],
-            h[a],
-            0,
-            discretization,
-            normalize,
+        k = _sampled(pts, mean, arr, chol, keep, form=form, normalize=normalize)
+    else:
+        if form == "full":
+            diagonal_variances(arr, form, ndim, discretization, fn)  # checks it is diagonal
+        k = separable_kernel(
+            arr, form, mean, offsets, h, (0,) * ndim, discretization, normalize, dtype, radii
         )
-        for a in range(ndim)
-    ]
-    return outer(factors).astype(dtype)
+    return k if radii is None else crop(k, buckets, radii)
 
 
 def gaussian_truncation(

@@ -16,6 +16,8 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import ndtr
 
+from jaxconv._buckets import radius_bucket
+
 DISCRETIZATIONS = ("sample", "integrate", "discrete", "scipy")
 
 
@@ -28,6 +30,23 @@ def concrete(x: Any) -> np.ndarray | None:
         return np.asarray(x)
     except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
         return None
+
+
+def device_array(value: Any) -> jax.Array:
+    """``jnp.asarray(value)`` (same dtype and weak type), without compiling for a host value.
+
+    jnp.asarray copies a host value through a jitted program (``jit(stage)`` in the compile
+    log), one compile per shape and dtype; ``jax.device_put`` copies without one. A sweep of
+    filters on new images or kernels on new covariances then compiles only its own programs.
+    """
+    if isinstance(value, jax.Array):
+        return value
+    if isinstance(value, (bool, int, float, complex)):
+        return jax.device_put(value)  # weak-typed, as jnp.asarray's
+    host = np.asarray(value)
+    if host.dtype.kind in "biufc":
+        return jax.device_put(host)
+    return jnp.asarray(value)  # other dtypes, and the errors, as jnp.asarray's
 
 
 def is_gaussian(value: Any) -> bool:
@@ -152,11 +171,22 @@ def hermite(order: int, z: jax.Array) -> jax.Array:
 
 
 # --- 1-D kernels (one axis of a separable kernel) ------------------------------------------------
-def scipy_kernel_1d(sigma: jax.Array, order: int, radius: int) -> jax.Array:
-    """``scipy.ndimage._filters._gaussian_kernel1d`` operation by operation, in jnp (σ traced)."""
+def _cut(a: jax.Array, keep: jax.Array | None) -> jax.Array:
+    """`a` with the taps outside `keep` (a bucket's true extent) exactly zero."""
+    return a if keep is None else jnp.where(keep, a, jnp.zeros((), a.dtype))
+
+
+def scipy_kernel_1d(
+    sigma: jax.Array, order: int, radius: int, keep: jax.Array | None = None
+) -> jax.Array:
+    """``scipy.ndimage._filters._gaussian_kernel1d`` operation by operation, in jnp (σ traced).
+
+    `keep` (optional, traced): the taps of the true radius inside a larger static `radius`; the
+    others are zero and left out of the sum, so the kept taps are scipy's kernel.
+    """
     x = jnp.arange(-radius, radius + 1, dtype=sigma.dtype)  # exact integers; squares round once
     sigma2 = sigma * sigma
-    phi = jnp.exp(-0.5 / sigma2 * (x * x))
+    phi = _cut(jnp.exp(-0.5 / sigma2 * (x * x)), keep)
     phi = phi / phi.sum()
     if order == 0:
         return phi
@@ -193,65 +223,124 @@ def discrete_kernel_1d(t: jax.Array, order: int, radius: int, size: int) -> jax.
 def discrete_fft_size(radius: int, sd: Any) -> int:
     """FFT length with negligible aliasing: 5r + 17 covers σ <= r / 3; more if σ is known."""
     size = 5 * radius + 17
-    value = concrete(sd)
+    value = None if sd is None else concrete(sd)
     if value is not None:
         size = max(size, radius + math.ceil(12.0 * float(value)) + 17)
     return size
 
 
-def axis_kernel(
-    sd: jax.Array,
-    mu: jax.Array | None,
-    offsets: np.ndarray,
-    h: float,
-    order: int,
+def separable_kernel(
+    spread: Any,
+    form: str,
+    mean: jax.Array | None,
+    offsets: Sequence[np.ndarray],
+    h: Sequence[float],
+    orders: Sequence[int],
     discretization: str,
     normalize: bool,
+    dtype: Any,
+    radii: Sequence[int] | None = None,
 ) -> jax.Array:
-    """One axis of a separable Gaussian (derivative) kernel at ``offsets * h``.
+    """Outer product of the 1-D (derivative) kernels of each axis at ``offsets[a] * h[a]``.
 
-    `normalize` divides by the sum of the order-0 kernel (so derivative kernels keep scipy's
-    scaling); otherwise values are densities (per unit length, derivatives per unit length^order).
-    Compiled once per static configuration: eager calls then cost one dispatch, not dozens.
+    `spread` is a covariance as `form` says (``"scalar"``, ``"diag"`` or ``"full"``, whose
+    diagonal is used: see :func:`parse_cov`) or, for ``"sd"``, a sequence of per-axis standard
+    deviations. `normalize` divides each axis by the sum of its order-0 kernel (scipy's scaling);
+    otherwise values are densities (per unit length, derivatives per unit length^order).
+
+    With `radii` (concrete ints), ``offsets[a]`` is a bucket's ``-B..B`` and the taps beyond
+    ``radii[a]`` are exactly zero: the radii are traced, so every radius of a bucket runs the
+    same compiled program (crop the result with :func:`crop`). One program per static
+    configuration: an eager call costs one dispatch, not dozens.
     """
-    size = None
-    if discretization == "discrete":
-        size = discrete_fft_size(int(offsets[-1]), sd / h)
-    offsets = np.asarray(offsets)
-    start = offsets[0] if offsets.size else 0
-    if np.array_equal(offsets, start + np.arange(offsets.size)):
-        # Whole steps (every caller but odd kernel shapes): the jit key is (start, count), not a
-        # tuple of every offset, which cost seconds to build and hash for a radius of 10^6.
-        key = (float(start), int(offsets.size))
-    else:
-        key = tuple(float(o) for o in offsets)
-    return _axis_kernel(
-        sd,
-        mu,
-        offsets=key,
-        h=float(h),
-        order=int(order),
-        discretization=discretization,
-        normalize=bool(normalize),
-        size=size,
-    )
+    keys, sizes = [], []
+    for a, off in enumerate(offsets):
+        off = np.asarray(off)
+        start = off[0] if off.size else 0
+        if np.array_equal(off, start + np.arange(off.size)):
+            # Whole steps (every caller but odd kernel shapes): the jit key is (start, count), not
+            # a tuple of every offset, which cost seconds to build and hash for a radius of 10^6.
+            keys.append((float(start), int(off.size)))
+        else:
+            keys.append(tuple(float(o) for o in off))
+        size = None
+        if discretization == "discrete":
+            sd = _concrete_sd(spread, form, a)
+            size = discrete_fft_size(int(off[-1]), None if sd is None else sd / h[a])
+            if radii is not None:  # in a bucket too: a σ-dependent length would recompile
+                size = radius_bucket(size)
+        sizes.append(size)
+    if radii is not None:
+        radii = np.asarray(radii, np.int32)
+    return _separable_kernel(
+        spread, mean, radii,
+        form=form, offsets=tuple(keys), h=tuple(float(v) for v in h),
+        orders=tuple(int(o) for o in orders), discretization=discretization,
+        normalize=bool(normalize), sizes=tuple(sizes), dtype=np.dtype(dtype),
+    )  # fmt: skip
+
+
+def _concrete_sd(spread: Any, form: str, axis: int) -> float | None:
+    """The standard deviation of `axis` when it is known at trace time."""
+    if form == "sd":
+        value = concrete(spread[axis])
+        return None if value is None else float(value)
+    value = concrete(spread)
+    if value is None:
+        return None
+    var = value if form == "scalar" else (value[axis] if form == "diag" else value[axis, axis])
+    return math.sqrt(float(var))
 
 
 @functools.partial(
-    jax.jit, static_argnames=("offsets", "h", "order", "discretization", "normalize", "size")
-)
-def _axis_kernel(sd, mu, *, offsets, h, order, discretization, normalize, size):
-    # A traced σ cannot be checked (a concrete one is, eagerly): σ <= 0, NaN or inf give NaN
-    # rather than, for a negative σ, the kernel of |σ|.
-    k = _axis_kernel_values(
-        sd, mu, offsets, h, order=order, discretization=discretization, normalize=normalize,
-        size=size,
-    )  # fmt: skip
-    return jnp.where((sd > 0) & jnp.isfinite(sd), k, jnp.nan)
+    jax.jit,
+    static_argnames=(
+        "form", "offsets", "h", "orders", "discretization", "normalize", "sizes", "dtype"
+    ),
+)  # fmt: skip
+def _separable_kernel(
+    spread, mean, radii, *, form, offsets, h, orders, discretization, normalize, sizes, dtype
+):
+    ndim = len(orders)
+    if form == "sd":
+        sds = [jnp.asarray(s, dtype) for s in spread]
+    else:
+        spread = spread.astype(dtype)
+        var = jnp.diagonal(spread) if form == "full" else jnp.broadcast_to(spread, (ndim,))
+        sds = [jnp.sqrt(var[a]) for a in range(ndim)]
+    factors = []
+    for a in range(ndim):
+        sd = sds[a]
+        keep = None
+        if radii is not None:
+            start, count = offsets[a]
+            keep = jnp.abs(jnp.arange(count, dtype=jnp.int32) + int(start)) <= radii[a]
+        k = _axis_kernel_values(
+            sd, None if mean is None else mean[a].astype(dtype), offsets[a], h[a],
+            order=orders[a], discretization=discretization, normalize=normalize,
+            size=sizes[a], keep=keep,
+        )  # fmt: skip
+        # A traced σ cannot be checked (a concrete one is, eagerly): σ <= 0, NaN or inf give
+        # NaN rather than, for a negative σ, the kernel of |σ|.
+        factors.append(jnp.where((sd > 0) & jnp.isfinite(sd), k, jnp.nan))
+    return outer(factors).astype(dtype)
 
 
-def _axis_kernel_values(sd, mu, offsets, h, *, order, discretization, normalize, size):
-    """`offsets`: every offset, or ``(start, count)`` for ``start + arange(count)``."""
+def crop(kernel: jax.Array, buckets: Sequence[int], radii: Sequence[int]) -> jax.Array:
+    """The centre ``2 r + 1`` taps per axis of a kernel of half-sizes `buckets`, on the host.
+
+    An eager slice of a device array compiles a program per output shape (per radius); copying
+    the kernel to the host and back compiles nothing. A traced kernel is sliced in its trace.
+    """
+    index = tuple(slice(b - r, b + r + 1) for b, r in zip(buckets, radii, strict=True))
+    if isinstance(kernel, jax.core.Tracer):
+        return kernel[index]
+    return jax.device_put(np.ascontiguousarray(np.asarray(kernel)[index]))  # no `stage` program
+
+
+def _axis_kernel_values(sd, mu, offsets, h, *, order, discretization, normalize, size, keep=None):
+    """`offsets`: every offset, or ``(start, count)`` for ``start + arange(count)``; `keep`: the
+    taps inside the true radius (the others are zero and left out of the normalisation)."""
     dtype = sd.dtype
     mu = jnp.zeros((), dtype) if mu is None else mu
     if len(offsets) == 2 and isinstance(offsets[1], int):
@@ -262,17 +351,17 @@ def _axis_kernel_values(sd, mu, offsets, h, *, order, discretization, normalize,
         x = jnp.asarray(np.asarray(offsets) * h, dtype)
         last = offsets[-1]
     if discretization == "scipy":
-        return scipy_kernel_1d(sd / h, order, int(last)) / h**order
+        return scipy_kernel_1d(sd / h, order, int(last), keep) / h**order
     if discretization == "discrete":
         r = int(last)
-        k = discrete_kernel_1d((sd / h) ** 2, order, r, size)
+        k = _cut(discrete_kernel_1d((sd / h) ** 2, order, r, size), keep)
         if not normalize:
             return k / h ** (order + 1)
-        k0 = k if order == 0 else discrete_kernel_1d((sd / h) ** 2, 0, r, size)
+        k0 = k if order == 0 else _cut(discrete_kernel_1d((sd / h) ** 2, 0, r, size), keep)
         return k / k0.sum() / h**order
     if discretization == "sample":
         z = (x - mu) / sd
-        g0 = jnp.exp(-0.5 * z * z)
+        g0 = _cut(jnp.exp(-0.5 * z * z), keep)
         k = g0 if order == 0 else (-1) ** order * hermite(order, z) / sd**order * g0
         return k / g0.sum() if normalize else k / (sd * math.sqrt(2.0 * math.pi))
     # "integrate": cell [x - h/2, x + h/2]; the order-k kernel integrates the k-th derivative.
@@ -280,7 +369,7 @@ def _axis_kernel_values(sd, mu, offsets, h, *, order, discretization, normalize,
     b = (x + 0.5 * h - mu) / sd
     # Φ(b) - Φ(a), taken in the lower tail on either side of the mean to keep its precision.
     right = a > 0
-    mass = ndtr(jnp.where(right, -a, b)) - ndtr(jnp.where(right, -b, a))
+    mass = _cut(ndtr(jnp.where(right, -a, b)) - ndtr(jnp.where(right, -b, a)), keep)
     if order == 0:
         k = mass
     else:
@@ -290,8 +379,28 @@ def _axis_kernel_values(sd, mu, offsets, h, *, order, discretization, normalize,
             c = (-1) ** j / math.sqrt(2.0 * math.pi)
             return c * hermite(j, z) * jnp.exp(-0.5 * z * z) / sd ** (j + 1)
 
-        k = deriv(b) - deriv(a)
+        k = _cut(deriv(b) - deriv(a), keep)
     return k / mass.sum() if normalize else k / h
+
+
+def gaussian_taps(
+    sd: jax.Array, radius: jax.Array, bucket: int, order: int, discretization: str, size: int | None
+) -> jax.Array:
+    """A filter's 1-D kernel at offsets ``-bucket..bucket``, zero beyond the traced `radius`.
+
+    For use inside a jitted program, σ traced: a σ <= 1e-15 gives a delta (the identity, as
+    skipping the axis, with a finite gradient), a negative, NaN or infinite σ gives NaN.
+    """
+    tiny = sd <= 1e-15
+    valid = (sd >= 0) & jnp.isfinite(sd)
+    safe = jnp.where(tiny | ~valid, jnp.ones((), sd.dtype), sd)  # double `where`: finite grad
+    offsets = jnp.arange(-bucket, bucket + 1, dtype=jnp.int32)
+    k = _axis_kernel_values(
+        safe, None, (float(-bucket), 2 * bucket + 1), 1.0, order=order,
+        discretization=discretization, normalize=True, size=size, keep=jnp.abs(offsets) <= radius,
+    )  # fmt: skip
+    delta = (offsets == 0).astype(k.dtype)
+    return jnp.where(valid, jnp.where(tiny, delta, k), jnp.nan)
 
 
 # --- small dense linear algebra -------------------------------------------------------------------
@@ -363,7 +472,7 @@ def parse_cov(cov: Any, fn: str, name: str = "cov") -> tuple[jax.Array, str]:
     positive definite); traced values cannot be checked and are used as given.
     """
     try:
-        arr = jnp.asarray(cov)
+        arr = device_array(cov)
     except TypeError as err:
         raise TypeError(f"{fn}: `{name}` must be an array of numbers; got {type(cov)}.") from err
     if arr.ndim > 2 or (arr.ndim == 2 and arr.shape[0] != arr.shape[1]) or arr.size == 0:

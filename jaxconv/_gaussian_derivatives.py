@@ -16,19 +16,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv._buckets import radius_bucket
 from jaxconv._gaussian_core import (
-    axis_kernel,
     check_discretization,
     check_positive,
     cholesky,
+    concrete,
+    crop,
+    device_array,
     diagonal_variances,
     float_dtype,
-    outer,
     parse_cov,
     per_axis,
     scipy_radius,
+    separable_kernel,
     solve_lower,
     static_radius,
+    traced_size_error,
 )
 
 
@@ -51,17 +55,27 @@ def _infer_ndim(default: int | None, *values: Any) -> int:
 
 
 def sigma_axes(sigma: Any, ndim: int, fn: str, dtype: Any) -> list[jax.Array]:
-    """Per-axis standard deviations (scalar, sequence or 1-D array; may be traced)."""
+    """Per-axis standard deviations (scalar, sequence or 1-D array; may be traced).
+
+    Concrete values are split on the host and copied as they are (no per-shape programs).
+    """
+
+    def as_sd(v):
+        value = concrete(v)
+        return jnp.asarray(v, dtype) if value is None else device_array(np.asarray(value, dtype))
+
     if isinstance(sigma, (tuple, list)):
-        sig = [jnp.asarray(s, dtype) for s in per_axis(sigma, ndim, "sigma", fn)]
+        sig = [as_sd(s) for s in per_axis(sigma, ndim, "sigma", fn)]
     else:
-        arr = jnp.asarray(sigma, dtype)
-        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != ndim):
+        shape = np.shape(sigma)
+        if len(shape) > 1 or (len(shape) == 1 and shape[0] != ndim):
             raise ValueError(
                 f"{fn}: `sigma` must be a scalar or have one entry per axis ({ndim}); "
-                f"got shape {arr.shape}."
+                f"got shape {shape}."
             )
-        sig = [arr[a] if arr.ndim else arr for a in range(ndim)]
+        value = concrete(sigma)
+        arr = jnp.asarray(sigma, dtype) if value is None else value
+        sig = [as_sd(arr[a] if len(shape) else arr) for a in range(ndim)]
     for s in sig:
         check_positive(s, "sigma", fn)
     return sig
@@ -73,9 +87,13 @@ def _radii(radius: Any, sigmas: Sequence[jax.Array], truncate: float, fn: str) -
     return tuple(scipy_radius(s, truncate, fn) for s in sigmas)
 
 
-@functools.partial(jax.jit, static_argnames=("orders", "radii", "normalize"))
-def _full_cov_derivative(cov, *, orders, radii, normalize):
-    """Sampled derivative of a full-covariance Gaussian, by nested autodiff of its density."""
+@functools.partial(jax.jit, static_argnames=("orders", "halves", "normalize"))
+def _full_cov_derivative(cov, radii, *, orders, halves, normalize):
+    """Sampled derivative of a full-covariance Gaussian, by nested autodiff of its density.
+
+    Sampled at offsets ``-halves..halves``; with `radii` (traced) the points beyond them are
+    zero and left out of the normalisation (a bucket's kernel, cropped by the caller).
+    """
     ndim = len(orders)
     chol = cholesky(cov)
 
@@ -87,11 +105,22 @@ def _full_cov_derivative(cov, *, orders, radii, normalize):
     for a, o in enumerate(orders):
         for _ in range(o):
             deriv = jax.grad(deriv, argnums=a)
-    pts = np.meshgrid(*[np.arange(-r, r + 1) for r in radii], indexing="ij")
+    pts = np.meshgrid(*[np.arange(-r, r + 1) for r in halves], indexing="ij")
+    shape = tuple(2 * r + 1 for r in halves)
+    keep = None
+    if radii is not None:
+        keep = functools.reduce(
+            jnp.logical_and,
+            [np.abs(p.ravel()).astype(np.int32) <= radii[a] for a, p in enumerate(pts)],
+        )
     pts = [jnp.asarray(p.ravel(), cov.dtype) for p in pts]
-    k = jax.vmap(deriv)(*pts).reshape(tuple(2 * r + 1 for r in radii))
+
+    def cut(v):
+        return v if keep is None else jnp.where(keep, v, jnp.zeros((), v.dtype))
+
+    k = cut(jax.vmap(deriv)(*pts)).reshape(shape)
     if normalize:
-        return k / jax.vmap(density)(*pts).sum()
+        return k / cut(jax.vmap(density)(*pts)).sum()
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
     return k * jnp.exp(-0.5 * (ndim * math.log(2.0 * math.pi) + logdet))
 
@@ -155,27 +184,41 @@ def gaussian_derivative_kernel(
         dtype = float_dtype(dtype, arr)
         orders = _orders(order, ndim, fn)
         if form == "full" and discretization == "sample":
-            if radius is None:
-                radii = tuple(
-                    scipy_radius(jnp.sqrt(arr[a, a]), truncate, fn, "cov") for a in range(ndim)
-                )
-            else:
+            if radius is not None:
                 radii = static_radius(radius, ndim, fn)
-            return _full_cov_derivative(
-                arr.astype(dtype), orders=orders, radii=radii, normalize=bool(normalize)
-            )
+                return _full_cov_derivative(
+                    arr.astype(dtype), None, orders=orders, halves=radii, normalize=bool(normalize)
+                )
+            value = concrete(arr)
+            if value is None:
+                raise traced_size_error(fn, "cov")
+            radii = tuple(scipy_radius(np.sqrt(value[a, a]), truncate, fn) for a in range(ndim))
+            buckets = tuple(radius_bucket(r) for r in radii)
+            k = _full_cov_derivative(
+                arr.astype(dtype), np.asarray(radii, np.int32), orders=orders, halves=buckets,
+                normalize=bool(normalize),
+            )  # fmt: skip
+            return crop(k, buckets, radii)
         sigma = jnp.sqrt(diagonal_variances(arr, form, ndim, discretization, fn)).astype(dtype)
     else:
         ndim = _infer_ndim(None, order, sigma, radius)
         dtype = float_dtype(dtype, sigma)
         orders = _orders(order, ndim, fn)
     sigmas = sigma_axes(sigma, ndim, fn, dtype)
-    radii = _radii(radius, sigmas, truncate, fn)
-    factors = [
-        axis_kernel(s, None, np.arange(-r, r + 1), 1.0, o, discretization, normalize)
-        for s, r, o in zip(sigmas, radii, orders, strict=True)
-    ]
-    return outer(factors).astype(dtype)
+    if radius is not None:
+        radii = static_radius(radius, ndim, fn)
+        offsets = [np.arange(-r, r + 1) for r in radii]
+        return separable_kernel(
+            sigmas, "sd", None, offsets, (1.0,) * ndim, orders, discretization, normalize, dtype
+        )
+    # The radius follows σ: computed at its bucket, zero beyond (one program per bucket), cropped.
+    radii = tuple(scipy_radius(s, truncate, fn) for s in sigmas)
+    buckets = tuple(radius_bucket(r) for r in radii)
+    offsets = [np.arange(-b, b + 1) for b in buckets]
+    k = separable_kernel(
+        sigmas, "sd", None, offsets, (1.0,) * ndim, orders, discretization, normalize, dtype, radii
+    )
+    return crop(k, buckets, radii)
 
 
 def gaussian_laplace_kernel(

@@ -4,20 +4,23 @@ See ``_filters.py`` for modes and the differences from scipy.ndimage.
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv._filters import as_input, execute, filter_axes, filter_modes, real_dtype
+from jaxconv._buckets import radius_bucket
+from jaxconv._filters import Built, as_input, execute, filter_axes, filter_modes, real_dtype
 from jaxconv._gaussian import gaussian_kernel
 from jaxconv._gaussian_core import (
-    axis_kernel,
     check_discretization,
     check_real,
     check_truncate,
     concrete,
+    crop,
+    discrete_fft_size,
+    gaussian_taps,
     parse_cov,
     per_axis,
     scipy_radius,
@@ -25,17 +28,57 @@ from jaxconv._gaussian_core import (
 )
 from jaxconv._gaussian_derivatives import gaussian_derivative_kernel
 from jaxconv._gaussian_param import Gaussian
+from jaxconv._methods import holds_nonfinite
 
 _SIGMA = "a real number or one per axis"
 
 
-def _gaussian_steps(x, sigmas, orders, axes, modes, truncate, radius, discretization, fn):
+class _Taps(NamedTuple):
+    """Recipe of a filter's 1-D kernel (see ``_filters.Built``): params ``(σ, true radius)``.
+
+    Static: the half-size `bucket` (``_buckets.radius_bucket`` of the radius for a concrete σ,
+    so every σ of a bucket runs one program; the radius itself for a traced σ, whose program is
+    the caller's), the derivative `order`, the `discretization` and its FFT `size`.
+    """
+
+    bucket: int
+    order: int
+    discretization: str
+    size: int | None
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (2 * self.bucket + 1,)
+
+    def build(self, params):
+        sd, radius = params
+        k = gaussian_taps(sd, radius, self.bucket, self.order, self.discretization, self.size)
+        return k[::-1]  # scipy correlates the flip
+
+    def crop(self, kernel, params):
+        """The built kernel without its zero taps (the true radius is concrete)."""
+        return crop(kernel, (self.bucket,), (int(params[1]),))
+
+
+def _bucketed(x: jax.Array, cval: Any, modes: Sequence[str]) -> bool:
+    """Whether the kernels may take their bucket's size, with zero taps beyond the radius.
+
+    Not for an input (or a `cval` that is read) holding NaN or inf: a zero tap times NaN or inf
+    is NaN, which would reach beyond scipy's radius. Nor for a traced input: it runs in the
+    caller's program, which a bucket would not spare a compilation (only cost taps).
+    """
+    if isinstance(x, jax.core.Tracer):
+        return False
+    return not holds_nonfinite(x, cval if "constant" in modes else None)
+
+
+def _gaussian_steps(bucketed, sigmas, orders, axes, modes, truncate, radius, discretization, fn):
     """1-D steps of scipy's gaussian_filter: axes with a concrete σ <= 1e-15 are skipped.
 
     A traced σ cannot skip its axis or raise: its kernel is a delta (the identity, as skipping)
-    where σ <= 1e-15, and NaN where σ is negative, NaN or infinite.
+    where σ <= 1e-15, and NaN where σ is negative, NaN or infinite. With `bucketed` (see
+    :func:`_bucketed`), a concrete σ's kernel has its radius' bucket as static half-size.
     """
-    dtype = real_dtype(x)
     radii = per_axis(radius, len(axes), "radius", fn)
     steps = []
     for s, o, a, m, r in zip(sigmas, orders, axes, modes, radii, strict=True):
@@ -47,37 +90,32 @@ def _gaussian_steps(x, sigmas, orders, axes, modes, truncate, radius, discretiza
             if value <= 1e-15:
                 continue
         r = scipy_radius(s, truncate, fn) if r is None else static_radius(r, 1, fn)[0]
-        sd = jnp.asarray(s, jnp.result_type(s, float))
-        if value is None:
-            k = _traced_sigma_kernel(sd, o, r, discretization)
-        else:
-            k = axis_kernel(sd, None, np.arange(-r, r + 1), 1.0, o, discretization, True)
-        steps.append((k[::-1].astype(dtype), (a,), (m,), (0,)))  # scipy correlates the flip
+        bucket = bucketed and value is not None
+        half = radius_bucket(r) if bucket else r
+        size = None
+        if discretization == "discrete":
+            size = discrete_fft_size(half, s)
+            size = radius_bucket(size) if bucket else size  # a σ-dependent length recompiles
+        dtype = jnp.result_type(s, float)
+        # device_put: jnp.asarray of a host value compiles a small program per shape and dtype
+        sd = jnp.asarray(s, dtype) if value is None else jax.device_put(np.asarray(value, dtype))
+        params = (sd, np.int32(r))
+        steps.append((Built(_Taps(half, o, discretization, size), params), (a,), (m,), (0,)))
     return steps
-
-
-def _traced_sigma_kernel(sd, order, r, discretization):
-    """The kernel of a traced σ: a delta for σ <= 1e-15, NaN for σ < 0, NaN or inf."""
-    tiny = sd <= 1e-15
-    valid = (sd >= 0) & jnp.isfinite(sd)
-    safe = jnp.where(tiny | ~valid, jnp.ones((), sd.dtype), sd)  # double `where`: finite gradient
-    k = axis_kernel(safe, None, np.arange(-r, r + 1), 1.0, order, discretization, True)
-    delta = jnp.zeros(2 * r + 1, k.dtype).at[r].set(1)
-    return jnp.where(valid, jnp.where(tiny, delta, k), jnp.nan)
 
 
 def _sigma_list(sigma: Any, n: int, fn: str) -> tuple:
     if isinstance(sigma, (tuple, list)):
         return per_axis(sigma, n, "sigma", fn)
     check_real(sigma, "sigma", fn, _SIGMA)
-    arr = jnp.asarray(sigma)
-    if arr.ndim == 0:
+    if np.ndim(sigma) == 0:
         return (sigma,) * n
-    if arr.shape != (n,):
+    if np.shape(sigma) != (n,):
         raise ValueError(
             f"{fn}: `sigma` must be a scalar or have one entry per filtered axis "
-            f"({n}); got shape {arr.shape}."
+            f"({n}); got shape {np.shape(sigma)}."
         )
+    arr = sigma if isinstance(sigma, jax.Array) else np.asarray(sigma)
     return tuple(arr[i] for i in range(n))
 
 
@@ -207,12 +245,13 @@ def gaussian_filter(
             )
     ax = filter_axes(axes, x.ndim, fn)
     sigmas = _sigma_list(sigma, len(ax), fn)
+    modes = filter_modes(mode, len(ax), fn)
     steps = _gaussian_steps(
-        x,
+        _bucketed(x, cval, modes),
         sigmas,
         _orders(order, len(ax), fn),
         ax,
-        filter_modes(mode, len(ax), fn),
+        modes,
         truncate,
         radius,
         discretization,
@@ -268,7 +307,9 @@ def gaussian_filter1d(
     )
 
 
-def _gaussian_terms(fn, input, sigma, order, mode, truncate, radius, axes, output, discretization):
+def _gaussian_terms(
+    fn, input, sigma, order, mode, cval, truncate, radius, axes, output, discretization
+):
     """One term per axis a: the Gaussian with `order` on a (scipy's generic_* helpers).
 
     As in scipy, the term for ``axes[i]`` uses ``mode[i]`` on every axis; only `axes` are smoothed.
@@ -278,12 +319,14 @@ def _gaussian_terms(fn, input, sigma, order, mode, truncate, radius, axes, outpu
     ax = filter_axes(axes, x.ndim, fn)
     modes = filter_modes(mode, len(ax), fn)
     sigmas = _sigma_list(sigma, len(ax), fn)
+    bucketed = _bucketed(x, cval, modes)
     terms = []
     for i in range(len(ax)):
         orders = tuple(order if j == i else 0 for j in range(len(ax)))
+        term_modes = (modes[i],) * len(ax)
         terms.append(
             _gaussian_steps(
-                x, sigmas, orders, ax, (modes[i],) * len(ax), truncate, radius, discretization, fn
+                bucketed, sigmas, orders, ax, term_modes, truncate, radius, discretization, fn
             )
         )
     return x, terms
@@ -317,7 +360,7 @@ def gaussian_laplace(
     """
     fn = "gaussian_laplace"
     x, terms = _gaussian_terms(
-        fn, input, sigma, 2, mode, truncate, radius, axes, output, discretization
+        fn, input, sigma, 2, mode, cval, truncate, radius, axes, output, discretization
     )
     return execute(x, terms, cval, "sum", method, precision, output=output, fn=fn)
 
@@ -352,6 +395,6 @@ def gaussian_gradient_magnitude(
     """
     fn = "gaussian_gradient_magnitude"
     x, terms = _gaussian_terms(
-        fn, input, sigma, 1, mode, truncate, radius, axes, output, discretization
+        fn, input, sigma, 1, mode, cval, truncate, radius, axes, output, discretization
     )
     return execute(x, terms, cval, "root", method, precision, output=output, fn=fn)

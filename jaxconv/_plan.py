@@ -83,6 +83,8 @@ def _capture_run(original, x, weights, cval, *, plan, combine, method, precision
     for term, term_w in zip(plan, weights, strict=True):
         ops = []
         for (axes, modes, origins), w in zip(term, term_w, strict=True):
+            if isinstance(w, _filters.Built):  # one program per recipe, less its zero taps
+                w = w.recipe.crop(_build_kernel(w), w.params)
             w = w.astype(_filters.real_dtype(x))
             # ndimage's centring, exactly as in _filters._correlate.
             pads = tuple(
@@ -93,6 +95,9 @@ def _capture_run(original, x, weights, cval, *, plan, combine, method, precision
         terms.append(tuple(ops))
     out_dtype = x.dtype if output is None else np.dtype(output)
     raise _Captured(Plan(x, tuple(terms), cval, combine, method, precision, out_dtype))
+
+
+_build_kernel = jax.jit(_filters.Built.kernel)
 
 
 @contextlib.contextmanager

@@ -4,12 +4,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from compile_count import compile_count
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 from scipy import ndimage, special, stats
 
 import jaxconv
+from jaxconv._buckets import radius_bucket
 
 SEED_COV = [[1.0, 0.5], [0.5, 1.0]]
 
@@ -421,3 +423,122 @@ def test_laplace_dog_and_oriented_kernels():
 def test_derivative_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --- compiled programs reused across σ (issue 14) -------------------------------------------------
+# The kernel's half-size is static and comes from a bucket (jaxconv._buckets.radius_bucket); the
+# true radius and σ are traced, the taps beyond the radius zero. A sweep of σ from 0.5 to 16
+# (radius 2 to 64) then compiles one program per bucket: 8, 16, 32 and 64.
+SWEEP = np.geomspace(0.5, 16, 20)
+RESWEEP = np.geomspace(0.55, 15.5, 7)  # new σ, in the same buckets
+SMALL = np.random.default_rng(14).normal(size=(29, 23))  # smaller than the largest buckets
+FILTERS = {
+    "gaussian_filter": (jaxconv.gaussian_filter, ndimage.gaussian_filter, {}),
+    "gaussian_filter-order": (jaxconv.gaussian_filter, ndimage.gaussian_filter, {"order": (1, 2)}),
+    "gaussian_filter1d": (jaxconv.gaussian_filter1d, ndimage.gaussian_filter1d, {"order": 1}),
+    "gaussian_laplace": (jaxconv.gaussian_laplace, ndimage.gaussian_laplace, {}),
+    "gaussian_gradient_magnitude": (
+        jaxconv.gaussian_gradient_magnitude,
+        ndimage.gaussian_gradient_magnitude,
+        {},
+    ),
+}
+
+
+def test_radius_bucket():
+    assert [radius_bucket(r) for r in (0, 1, 8, 9, 16, 17, 64, 65)] == [
+        8,
+        8,
+        8,
+        16,
+        16,
+        32,
+        64,
+        128,
+    ]
+    assert radius_bucket(3, floor=2) == 4
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_filter_sigma_sweep_compiles_once_per_bucket(name):
+    ours, scipys, kw = FILTERS[name]
+    x = SMALL[:, : 23 - len(name) % 5]  # a shape of its own: earlier tests compiled nothing for it
+    with compile_count() as n:
+        out = [ours(x, s, **kw) for s in SWEEP]
+    assert n.value <= 4, n.events
+    for s, y in zip(SWEEP, out, strict=True):
+        np.testing.assert_allclose(y, scipys(x, s, **kw), rtol=1e-12, atol=1e-12)
+    with compile_count() as n:
+        out = [ours(x, s, **kw) for s in RESWEEP]
+    assert n.value == 0
+    for s, y in zip(RESWEEP, out, strict=True):
+        np.testing.assert_allclose(y, scipys(x, s, **kw), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "make, order",
+    [
+        (lambda s: jaxconv.gaussian_kernel(s * s, discretization="scipy"), 0),
+        (lambda s: jaxconv.gaussian_kernel(s * s), 0),  # "sample": the same values
+        (lambda s: jaxconv.gaussian_derivative_kernel(s, 2), 2),
+    ],
+    ids=["kernel-scipy", "kernel-sample", "derivative"],
+)
+def test_kernel_sigma_sweep_compiles_once_per_bucket(make, order):
+    with compile_count() as n:
+        kernels = [make(s) for s in SWEEP]
+    assert n.value <= 4, n.events
+    with compile_count() as n:
+        kernels += [make(s) for s in RESWEEP]
+    assert n.value == 0
+    for s, k in zip([*SWEEP, *RESWEEP], kernels, strict=True):
+        ref = impulse_response_1d(s, order, int(4.0 * s + 0.5))
+        np.testing.assert_allclose(k, ref, rtol=1e-13, atol=1e-16)
+
+
+def test_kernel_buckets_in_nd_and_full_covariance():
+    # 2-D kernels of a diagonal and of a full covariance, and a full-covariance derivative: a new
+    # covariance of the same buckets compiles nothing; values against scipy.ndimage and scipy.stats.
+    cov = np.array([[2.0, 0.6], [0.6, 1.1]])
+    calls = [
+        lambda c: jaxconv.gaussian_kernel(np.diag(c), discretization="scipy"),
+        lambda c: jaxconv.gaussian_kernel(c),
+        lambda c: jaxconv.gaussian_derivative_kernel(cov=c, order=(1, 0), discretization="sample"),
+    ]
+    for call in calls:
+        call(cov)
+    scaled = cov * 1.3  # radii (6, 5) -> (7, 5): bucket 8 still
+    with compile_count() as n:
+        ks = [call(scaled) for call in calls]
+    assert n.value == 0
+    sd = np.sqrt(np.diag(scaled))
+    r = [int(4.0 * s + 0.5) for s in sd]
+    ref = np.outer(impulse_response_1d(sd[0], 0, r[0]), impulse_response_1d(sd[1], 0, r[1]))
+    np.testing.assert_allclose(ks[0], ref, rtol=1e-13, atol=1e-17)
+    grid = np.stack(np.mgrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1], -1)
+    pdf = stats.multivariate_normal([0, 0], scaled).pdf(grid)
+    np.testing.assert_allclose(ks[1], pdf / pdf.sum(), rtol=1e-12)
+    # d/dy of the density: -(Σ⁻¹ d)_y times the density
+    dy = -(grid @ np.linalg.inv(scaled))[..., 0] * pdf
+    np.testing.assert_allclose(ks[2], dy / pdf.sum(), rtol=1e-10, atol=1e-15)
+
+
+ALL_MODES = ("reflect", "constant", "nearest", "mirror", "wrap", "grid-mirror", "grid-constant",
+             "grid-wrap")  # fmt: skip
+
+
+@pytest.mark.parametrize("radius", [8, 9, 16, 17])  # a bucket's size, and one more
+@pytest.mark.parametrize("n", [5, 40])  # an image smaller than the bucket, and larger
+def test_bucket_edges_match_ndimage_in_every_mode(radius, n):
+    x = np.random.default_rng(radius * n).normal(size=(n, 7))
+    sigma = (radius + 0.2) / 4.0  # scipy's radius int(4 σ + 0.5) is `radius`
+    assert int(4.0 * sigma + 0.5) == radius
+    for mode in ALL_MODES:
+        for order in (0, 1):
+            ref = ndimage.gaussian_filter1d(x, sigma, 0, order, mode=mode, cval=0.7)
+            y = jaxconv.gaussian_filter1d(x, sigma, 0, order, mode=mode, cval=0.7)
+            np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12, err_msg=mode)
+        # the user's radius, on both axes (radius > 7, the second axis' length)
+        ref = ndimage.gaussian_filter(x, 1.3, mode=mode, cval=0.7, radius=radius)
+        y = jaxconv.gaussian_filter(x, 1.3, mode=mode, cval=0.7, radius=radius)
+        np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12, err_msg=mode)
