@@ -132,6 +132,28 @@ def test_fit_of_a_free_kernel_compiles_nothing_on_new_data():
     np.testing.assert_allclose(res.params, [[1, 0, -1]] * 3, atol=1e-8)
 
 
+def test_a_new_start_compiles_nothing_for_the_edge_filter_and_the_free_kernel():
+    # The start is not compiled in: it goes to the programs as parameters.
+    sigma, theta = 1.3, 0.6
+    y = np.cos(theta) * ndi.gaussian_filter(X, sigma, order=(0, 1)) + np.sin(
+        theta
+    ) * ndi.gaussian_filter(X, sigma, order=(1, 0))
+    jaxconv.fit(jaxconv.GaussianEdge(sigma=1.0, radius=5), X, y, optimizer="lm", progress=False)
+    with compile_count() as n:
+        res = jaxconv.fit(jaxconv.GaussianEdge(sigma=1.6, theta=0.3, gain=0.5, radius=5), X, y,
+                          optimizer="lm", progress=False)  # fmt: skip
+    assert n.value == 0, n.events
+    np.testing.assert_allclose([res.derived["sigma"], res.derived["theta"]], [sigma, theta],
+                               rtol=1e-8)  # fmt: skip
+
+    jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, ndi.sobel(X, 0), optimizer="lm", progress=False)
+    with compile_count() as n:
+        res = jaxconv.fit(jaxconv.FreeKernel((3, 3), init_kernel=np.eye(3)), X, ndi.sobel(X, 0),
+                          optimizer="lm", progress=False)  # fmt: skip
+    assert n.value == 0, n.events
+    np.testing.assert_allclose(res.params, [[1, 2, 1], [0, 0, 0], [-1, -2, -1]], atol=1e-8)
+
+
 # --- the persistent compilation cache ------------------------------------------------------------
 _SCRIPT = """
 import sys, collections

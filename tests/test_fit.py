@@ -1,5 +1,7 @@
 """jaxconv.fit and friends: recovering known filters from targets made by scipy."""
 
+import dataclasses
+import math
 import sys
 import time
 
@@ -21,11 +23,18 @@ X = np.asarray(jaxconv.default_image())[:64, :64]
 SEED_COV = np.array([[1.0, 0.5], [0.5, 1.0]])
 
 
+def sampled_kernel(cov, radius, mean=(0.0, 0.0)):
+    """A multivariate normal sampled at the offsets within `radius` (one per axis), normalised."""
+    ry, rx = (radius, radius) if np.ndim(radius) == 0 else radius
+    grid = np.stack(np.mgrid[-ry : ry + 1, -rx : rx + 1], -1)
+    k = scipy.stats.multivariate_normal(mean, cov).pdf(grid)
+    return k / k.sum()
+
+
 def scipy_blur(x, cov, radius, mean=(0.0, 0.0), gain=1.0):
     """The seed's recipe: a sampled multivariate normal, normalised, scipy.signal.convolve2d."""
-    grid = np.stack(np.mgrid[-radius : radius + 1, -radius : radius + 1], -1)
-    k = scipy.stats.multivariate_normal(mean, cov).pdf(grid)
-    return gain * scipy.signal.convolve2d(x, k / k.sum(), mode="same", boundary="symm")
+    k = sampled_kernel(cov, radius, mean)
+    return gain * scipy.signal.convolve2d(x, k, mode="same", boundary="symm")
 
 
 def rel_err(a, b):
@@ -94,6 +103,49 @@ def test_fit_gaussian_tiles_maps_a_spatially_varying_blur():
         assert rel_err(res.covariance[i, 0], cov_a) <= 1e-6
         assert rel_err(res.covariance[i, 1], cov_b) <= 1e-6
     np.testing.assert_array_equal(res.centers[1, 0], [95.5, 31.5])
+
+
+def test_fit_gaussian_takes_the_loss_chunk_and_key_of_every_fit():
+    # fit_gaussian shares fit's options: loss="mae" is the loss it minimises (its value checked
+    # against numpy at the final covariance), and `chunk` sets when the callback can stop it.
+    y = scipy_blur(X, SEED_COV, 8)
+    res = jaxconv.fit_gaussian(X, y, optimizer="adam", loss="mae", steps=40,
+                               key=jax.random.PRNGKey(1), progress=False)  # fmt: skip
+    (ry, rx), inner = res.radius, (slice(res.radius[0], -res.radius[0]),
+                                   slice(res.radius[1], -res.radius[1]))  # fmt: skip
+    pred = scipy_blur(X, res.covariance, (ry, rx))[inner]
+    assert res.border == res.radius
+    assert res.loss == pytest.approx(np.mean(np.abs(pred - y[inner])), rel=1e-9)
+    assert rel_err(res.covariance, SEED_COV) <= 0.05
+    seen = []
+
+    def stop(step, params, loss):
+        seen.append(step)
+        return True
+
+    stopped = jaxconv.fit_gaussian(X, y, optimizer="adam", chunk=3, callback=stop, progress=False)
+    assert stopped.status == "callback" and stopped.steps == 3 and seen == [0]
+    with pytest.raises(NotImplementedError, match=r"fit_gaussian: optimizer='lm' minimises a "
+                       r"sum of squares, so it needs loss='mse'; got loss='mae'"):  # fmt: skip
+        jaxconv.fit_gaussian(X, y, loss="mae")
+
+
+def test_fit_gaussian_tiles_calls_back_with_every_tile():
+    x = np.asarray(jaxconv.default_image())[:128, :128]
+    y = scipy_blur(x, SEED_COV, 12)
+    seen = []
+    res = jaxconv.fit_gaussian_tiles(
+        x, y, tile=64, progress=False,
+        callback=lambda step, p, loss: seen.append((step, p.log_diag.shape, np.asarray(loss))),
+    )  # fmt: skip
+    assert [s[0] for s in seen] == list(range(len(seen))) and len(seen) >= 3
+    assert {s[1] for s in seen} == {(4, 2)}
+    history = res.history.reshape(4, -1)  # tiles in row-major order, NaN once a tile stopped
+    np.testing.assert_array_equal(np.stack([s[2] for s in seen], 1), history[:, : len(seen)])
+    assert (res.status == "converged").all()
+    stopped = jaxconv.fit_gaussian_tiles(x, y, tile=64, chunk=1, progress=False,
+                                         callback=lambda step, p, loss: step == 1)  # fmt: skip
+    assert (stopped.status == "callback").all() and (stopped.steps == 2).all()
 
 
 def test_loss_gradient_of_a_gaussian_blur_matches_finite_differences():
@@ -225,6 +277,57 @@ def test_user_kernel_and_prediction_models():
     assert res.border == (0, 0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Biweight(jaxconv.Model):
+    """A new kernel family, written here as a user would: (1 - r²/w²)₊², normalised.
+
+    Isotropic, of width w (its support: the kernel is exact at any radius >= w). The radius is
+    chosen from the start (1.25 w) and grows, at most doubling, while the fitted w exceeds it.
+    """
+
+    width: float = 1.0  # the start
+    radius: int | None = None
+
+    def start(self, dtype):
+        return np.asarray(math.log(self.width), dtype)
+
+    def resolve(self, params, shape=None):
+        if self.radius is not None:
+            return self
+        return dataclasses.replace(self, radius=math.ceil(1.25 * math.exp(float(params))))
+
+    def grow(self, params, shape):
+        w = math.exp(float(params))
+        if math.ceil(w) <= self.radius:
+            return None
+        return dataclasses.replace(self, radius=min(math.ceil(1.25 * w), 2 * self.radius))
+
+    def kernel(self, log_width):
+        i = np.arange(-self.radius, self.radius + 1) ** 2
+        k = jnp.maximum(0.0, 1.0 - np.add.outer(i, i) / jnp.exp(2.0 * log_width)) ** 2
+        return k / jnp.sum(k)
+
+    def derived(self, log_width):
+        return {"width": jnp.exp(log_width)}
+
+
+def test_a_kernel_family_defined_outside_jaxconv_grows_its_radius_through_fit():
+    width = 5.3
+    i = np.arange(-8, 9) ** 2
+    k = np.maximum(0.0, 1.0 - np.add.outer(i, i) / width**2) ** 2
+    y = scipy.signal.convolve2d(X, k / k.sum(), mode="same", boundary="symm")
+    res = jaxconv.fit(Biweight(width=1.5), X, y, optimizer="lm", progress=False)
+    # Radius 2 (from the start), then larger until it holds w: there the fit is exact.
+    r = res.model.radius
+    assert res.rounds >= 2 and math.ceil(width) <= r <= 8 and res.border == (r, r)
+    assert res.status == "converged" and res.message.startswith("converged")
+    np.testing.assert_allclose(res.derived["width"], width, rtol=1e-9)
+    assert res.history.shape == (res.steps + 1,) and res.history[-1] < 1e-25
+    assert set(res.stderr) == {"width"}
+    one = jaxconv.fit(Biweight(width=1.5), X, y, optimizer="lm", max_rounds=1, progress=False)
+    assert one.rounds == 1 and one.model.radius == 2 and one.derived["width"] > 2.0
+
+
 def test_lbfgs_from_optax_fits_a_linear_model():
     y = ndi.uniform_filter(X, 3)
     res = jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, y, optimizer=optax.lbfgs(), steps=100,
@@ -317,9 +420,35 @@ def test_non_finite_loss_stops_and_returns_the_best_params():
     assert res.loss == pytest.approx(res.best_loss)
 
 
+def test_options_object_and_keywords_are_one_set_of_options():
+    model, y = jaxconv.FreeKernel((3, 3)), ndi.sobel(X)
+    base = jaxconv.FitOptions(**ADAM_OPTIONS, progress=False)
+    a = jaxconv.fit(model, X, y, options=base)
+    b = jaxconv.fit(model, X, y, progress=False, **ADAM_OPTIONS)
+    np.testing.assert_array_equal(a.history, b.history)
+    c = jaxconv.fit(model, X, y, options=base, steps=3)  # the keyword wins over `options`
+    assert a.steps == 7 and c.steps == 3 and base.steps == 7
+    np.testing.assert_array_equal(c.history[:3], a.history[:3])
+    assert jaxconv.FitOptions(optimizer="LM", boundary=["symm", "wrap"]).optimizer == "lm"
+
+
 # --- errors --------------------------------------------------------------------------------------
 FK = jaxconv.FreeKernel((3, 3))
 S = np.ones((16, 16))
+
+
+class _NoKernel(jaxconv.Model):
+    def start(self, dtype):
+        return np.ones((), dtype)
+
+
+class _NoPredict(_NoKernel):
+    is_kernel = False
+
+
+class _NoStart(jaxconv.Model):
+    def kernel(self, params):
+        return params
 
 
 def _bad_prediction():
@@ -356,6 +485,40 @@ def _bad_prediction():
          r"fit: `loss` must be one of \('mse', 'mae'\) or a callable; got 'huber'"),
         (lambda: jaxconv.fit(FK, S, S, optimizer="lm", loss="mae"), NotImplementedError,
          r"fit: optimizer='lm' minimises a sum of squares, so it needs loss='mse'"),
+        (lambda: jaxconv.fit(FK, S, S, stpes=3), TypeError,
+         r"fit: `stpes` must be a fit option \(a field of jaxconv.FitOptions: optimizer, steps, "
+         r"tol, .*, max_rounds\); got stpes=3"),
+        (lambda: jaxconv.fit(FK, S, S, options={"steps": 3}), TypeError,
+         r"fit: `options` must be a jaxconv.FitOptions or None; got dict"),
+        (lambda: jaxconv.FitOptions(steps=0), ValueError,
+         r"FitOptions: `steps` must be a positive int; got 0"),
+        (lambda: jaxconv.fit_gaussian_tiles(S, S, tile=8, max_rounds=0), ValueError,
+         r"fit_gaussian_tiles: `max_rounds` must be a positive int; got 0"),
+        (lambda: jaxconv.fit(FK, S, S, method="magic"), ValueError,
+         r"fit: `method` must be one of \('auto', 'direct', 'shift', 'separable', 'fft', 'oa'\); "
+         r"got 'magic'"),
+        (lambda: jaxconv.fit(FK, S, S, boundary="nope"), ValueError,
+         r"fit: `boundary` must be one of \[.*\] or one per axis; got 'nope'"),
+        (lambda: jaxconv.fit(FK, S, S, boundary=("symm",) * 3), ValueError,
+         r"fit: `boundary` must be one name or one per convolved axis \(2\)"),
+        (lambda: jaxconv.fit(FK, S, S, key=3), TypeError,
+         r"fit: `key` must be a jax.random key or None; got int"),
+        (lambda: jaxconv.fit(FK, S, S, progress="yes"), TypeError,
+         r"fit: `progress` must be True or False; got 'yes'"),
+        (lambda: jaxconv.fit(FK, S, S, checkpoint=3), TypeError,
+         r"fit: `checkpoint` must be a path or None; got int"),
+        (lambda: jaxconv.fit_gaussian(S, S, key="k"), TypeError,
+         r"fit_gaussian: `key` must be a jax.random key or None; got str"),
+        (lambda: jaxconv.fit(jaxconv.KernelModel(lambda p: p * jnp.ones((3, 3)), jnp.asarray(1.0),
+                                                 learning_rate=-1.0), S, S), ValueError,
+         r"fit: `learning_rate` must be a number > 0; got -1.0"),
+        (lambda: jaxconv.fit(_NoKernel(), S, S), NotImplementedError,
+         r"_NoKernel: a model with is_kernel=True must define `kernel\(params\)`"),
+        (lambda: jaxconv.fit(_NoPredict(), S, S), NotImplementedError,
+         r"_NoPredict: a model with is_kernel=False must define `predict\(params, image\)`"),
+        (lambda: jaxconv.fit(_NoStart(), S, S), NotImplementedError,
+         r"_NoStart: a model must define `start\(dtype\)` or `init\(image, target, key\)`; "
+         r"got neither"),
         (lambda: jaxconv.fit(FK, S, S, steps=0), ValueError,
          r"fit: `steps` must be a positive int; got 0"),
         (lambda: jaxconv.fit(FK, S, S, chunk=1.5), ValueError, r"fit: `chunk` must be"),

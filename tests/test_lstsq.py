@@ -121,6 +121,21 @@ def test_exact_fit_stops_and_step_cap_is_reported():
     assert capped.message == "max_steps" and int(capped.steps) == 1 and not bool(capped.success)
 
 
+def test_status_is_the_enum_fits_report_and_reason_says_which_test_stopped():
+    from jaxconv._lstsq import Reason, Status
+
+    a = np.random.default_rng(2).normal(size=(30, 4))
+    best = np.linalg.lstsq(a, np.ones(30), rcond=None)[0]
+    sol = jaxconv.least_squares(lambda p: jnp.asarray(a) @ p - 1.0, jnp.asarray(best))
+    assert int(sol.status) == Status.CONVERGED and Status(int(sol.status)).label == "converged"
+    assert int(sol.reason) == Reason.GTOL  # started at the optimum: the gradient test
+    assert sol.message == "converged (gtol: gradient orthogonal to the residual)"
+    capped = jaxconv.least_squares(_residual, jnp.array([1.0, 1.0, 0.3, 2.8]), max_steps=1)
+    assert int(capped.status) == Status.MAX_STEPS and int(capped.reason) == Reason.NONE
+    bad = jaxconv.least_squares(lambda p: jnp.log(p), jnp.array([-1.0]))
+    assert Status(int(bad.status)).label == "non-finite"
+
+
 def test_non_finite_start_is_reported():
     sol = jaxconv.least_squares(lambda p: jnp.log(p), jnp.array([-1.0]))
     assert sol.message.startswith("non-finite") and not bool(sol.success)
