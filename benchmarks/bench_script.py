@@ -285,6 +285,7 @@ def fresh_processes(pairs: dict, rounds: int, rng: np.random.Generator) -> dict[
         rec = stats(samples)
         rec["import_s"] = last[name]["import_s"]  # numpy and the library, in the last round
         rec["sum_of_fits_s"] = sum(last[name]["fit_s"])
+        rec["first_fit_s"] = last[name]["fit_s"][0]
         rec["max_error"] = max(map(error, last[name]["covariances"], pairs["cov"]))
         if "events" in last[name]:
             ev = last[name]["events"]
