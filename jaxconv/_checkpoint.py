@@ -25,7 +25,7 @@ import numpy as np
 from jaxconv._io import save_npz_atomic
 
 FORMAT = "jaxconv-fit-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the loop state of the solver interface (_solvers.py)
 
 
 def digest(*parts: Any) -> str:

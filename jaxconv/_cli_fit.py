@@ -232,7 +232,7 @@ def _report(model: str, res: Any, truth: dict[str, Any]) -> dict[str, Any]:
     print(f"jaxconv fit: model {model}, optimizer {res.optimizer}: {res.status} after "
           f"{res.steps} steps, loss {float(res.loss):.4g}, {res.wall_time:.1f} s "
           f"({res.compile_time:.1f} s compiling)")  # fmt: skip
-    if hasattr(res, "discretization"):
+    if isinstance(res, jaxconv.GaussianFitResult):
         print(f"  (kernel discretisation assumed: {res.discretization!r}, radius {res.radius})")
     width = max(len(k) for k in [*derived, *("true " + t for t in truth)])
     for name, value in derived.items():

@@ -151,10 +151,9 @@ def _start(fn, model, image, target, batched, params, key) -> tuple[Any, float]:
             start = jax.tree_util.tree_map(lambda v: np.broadcast_to(v, (batch, *np.shape(v))),
                                            start)  # fmt: skip
         return jax.tree_util.tree_map(jnp.asarray, start), 0.0
-    key = jax.random.PRNGKey(0) if key is None else key
-    group = pair_group(image) if batched else 0
-    exe, dt = compiled(init_params, (model, batched, group), image, target, key)
-    return exe(image, target, key), dt
+    args = (image, target) if key is None else (image, target, key)
+    exe, dt = compiled(init_params, (model, batched, pair_group(image) if batched else 0), *args)
+    return exe(*args), dt
 
 
 def _check_params(fn: str, params: Any, dtype: Any, batch: int | None) -> Any:

@@ -171,9 +171,13 @@ def _per_pair(cfg: Config, one: Callable, *args: Any) -> Any:
 
 
 # --- the programs (traced) -----------------------------------------------------------------------
-def init_params(static: tuple, image: jax.Array, target: jax.Array, key: Any) -> Any:
-    """The model's starting parameters (over a batch: one key per pair, see `each_pair`)."""
+def init_params(static: tuple, image: jax.Array, target: jax.Array, key: Any = None) -> Any:
+    """The model's starting parameters (over a batch: one key per pair, see `each_pair`).
+
+    Without `key`, ``PRNGKey(0)`` is made in the program (none compiled to make it).
+    """
     model, batched, group = static
+    key = jax.random.PRNGKey(0) if key is None else key
     if batched:
         keys = jax.random.split(key, image.shape[0])
         return each_pair(group, model.init, image, target, keys)
@@ -288,9 +292,14 @@ _CACHE_SIZE = 64
 # XLA:CPU's (newer) MLIR fusion emitters took 2.5x as long to compile a fit's programs as its
 # classic emitters (an LM chunk on 256²: 2.3 -> 0.94 s of CPU; the finish 1.3 -> 0.76 s), for
 # the same run time on a batch of 256 tiles and +15% on one pair's chunk (20 against 18 ms).
-# A fit compiles once and runs a few chunks: the classic emitters win on CPU. Its finish (small
-# matrices, run once) also skips LLVM's optimisations: 0.36 -> 0.16 s of CPU, the same 0.2 ms.
-_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+# A fit compiles once and runs a few chunks: the classic emitters win on CPU. LLVM's
+# optimisation level 1 (of 3) then cut the first fit_gaussian's backend compile (256² float64
+# pair) from 1.04 to 0.83 s, the same warm fit (~30 ms); on this 2-core VM, loaded by other
+# work, 1.66 -> 1.50 s (fastest of 6) and 2.3 -> 1.7 s (median), with fit_batch and
+# fit_gaussian_tiles on 256 tiles of 64² as fast as before (within the noise: 229-265 against
+# 234-255 ms, 591-702 against 576-765 ms). Its finish (small matrices, run once) skips LLVM's
+# optimisations altogether: 0.36 -> 0.16 s of CPU, the same 0.2 ms.
+_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
 _CPU_ONCE = {**_CPU_OPTIONS, "xla_backend_optimization_level": 0}
 
 

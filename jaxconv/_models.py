@@ -219,9 +219,10 @@ class GaussianBlur(Model):
       cov: starting covariance ``(N, N)``; default: the spectral estimate
         (:func:`jaxconv.spectral_covariance`) from the data.
       ndim: number of dimensions N (of the image).
-      radius: static kernel radius (an int or one per axis); default: chosen from the starting
-        covariance so the truncated mass is at most `truncate_mass`, with σ enlarged by
-        `margin` to leave the fit room to grow.
+      radius: static kernel radius (an int or one per axis), then fixed; default: chosen from
+        the starting covariance so the truncated mass is at most `truncate_mass`, with σ
+        enlarged by `margin` to leave the fit room to grow, and grown between a fit's rounds
+        if the fitted Σ outgrows it (:meth:`grow`).
       shift: also fit a sub-pixel shift μ of the kernel.
       gain: also fit a gain (the kernel's sum; the target's brightness scale).
       discretization: ``"sample"`` (default), ``"integrate"``, ``"discrete"`` or ``"scipy"``.

@@ -14,6 +14,7 @@ loss, the residual, and its Jacobian):
 solver the same way; :func:`solver_for` turns a fit's ``optimizer`` option into one.
 """
 
+import abc
 import dataclasses
 import functools
 from typing import Any, ClassVar, NamedTuple
@@ -51,7 +52,7 @@ class Step(NamedTuple):
     counted: jax.Array
 
 
-class Solver:
+class Solver(abc.ABC):
     """Base class of a fit's solvers (see the module docstring).
 
     Attributes:
@@ -59,19 +60,20 @@ class Solver:
       default_steps: the step cap when a fit gives none.
     """
 
-    name: str = ""
-    default_steps: ClassVar[int] = 300
+    name: str
+    default_steps: ClassVar[int]
 
     def check(self, fn: str, loss: Any) -> None:
-        """Raises, naming `fn`, if the solver cannot minimise `loss`."""
+        """Raises, naming `fn`, if the solver cannot minimise `loss` (default: it can)."""
+        return None
 
+    @abc.abstractmethod
     def init(self, problem: Any, params: Any, limits: Any) -> Any:
         """The solver's state at `params` (traced)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def step(self, problem: Any, params: Any, state: Any, limits: Any) -> Step:
         """One iteration from `params` (traced)."""
-        raise NotImplementedError
 
     def finish(self, problem: Any, params: Any, state: Any, information: bool) -> tuple:
         """``(loss, JᵀJ, residual)`` at the final `params`; the last two None unless asked.
@@ -84,9 +86,9 @@ class Solver:
         resid, jacobian_t = problem.residual_and_jacobian(params)
         return jnp.sum(resid * resid) / problem.count, _lstsq.gram(jacobian_t), resid
 
+    @abc.abstractmethod
     def message(self, status: int, reason: int) -> str:
         """A sentence for the statuses the solver itself gives (CONVERGED, STALLED)."""
-        return f"converged: the loss changed by at most tol·loss for {PATIENCE} steps."
 
 
 # --- Levenberg–Marquardt -------------------------------------------------------------------------
@@ -153,6 +155,7 @@ class Optax(Solver):
 
     transformation: Any
     name: str = ""
+    default_steps: ClassVar[int] = 300
 
     def optimizer(self, steps: jax.Array) -> optax.GradientTransformation:
         t = self.transformation
@@ -181,6 +184,9 @@ class Optax(Solver):
         status = jnp.where(finite, status, Status.NONFINITE).astype(jnp.int32)
         reason = jnp.asarray(Reason.NONE, jnp.int32)
         return Step(new, OptaxState(inner, loss, stall), loss, status, reason, jnp.asarray(True))
+
+    def message(self, status: int, reason: int) -> str:
+        return f"converged: the loss changed by at most tol·loss for {PATIENCE} steps."
 
 
 @dataclasses.dataclass(frozen=True)

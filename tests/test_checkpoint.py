@@ -106,6 +106,19 @@ def test_corrupt_checkpoint_raises(tmp_path, damage):
         jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, Y, checkpoint=path, **SMALL)
 
 
+def test_a_checkpoint_of_another_format_version_is_refused(tmp_path):
+    path = tmp_path / "fit.ckpt"
+    jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, Y, checkpoint=path, **SMALL)
+    with open(path, "rb") as f, np.load(f) as data:
+        contents = {k: data[k] for k in data.files}
+    header = json.loads(str(contents["header"]))
+    contents["header"] = np.array(json.dumps({**header, "version": 1}))
+    jaxconv.save_npz_atomic(path, **contents)
+    with pytest.raises(ValueError, match=r"fit: `checkpoint` file '.*' has format version 1; "
+                       r"this jaxconv reads version 2"):  # fmt: skip
+        jaxconv.fit(jaxconv.FreeKernel((3, 3)), X, Y, checkpoint=path, **SMALL)
+
+
 def test_foreign_npz_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "other.npz"
     jaxconv.save_npz_atomic(path, a=np.zeros(3))
