@@ -30,6 +30,9 @@ Data made with one discretisation and fitted with another gives biased parameter
 
 Kernel sizes are static: under ``jit``/``grad`` the covariance is traced, so pass a fixed `radius`
 (from an upper bound on σ) and check :func:`gaussian_truncation` to bound the bias it causes.
+A concrete covariance without `radius` or `shape` is computed at its radius' bucket (a power of
+two from 8, ``_buckets.radius_bucket``; the taps beyond the radius zero) and cropped on the host,
+so a new σ of the same bucket reuses the compiled program.
 """
 
 import functools

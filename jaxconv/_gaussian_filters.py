@@ -1,8 +1,17 @@
 """Gaussian filters like scipy.ndimage's, separable or with a full covariance, differentiable in σ.
 
 See ``_filters.py`` for modes and the differences from scipy.ndimage.
+
+Compiled programs are shared across σ: the kernel's static half-size is the radius' bucket (a
+power of two from 8, ``_buckets.radius_bucket``), σ and the true radius are traced, and the taps
+beyond the radius are exactly zero, so a sweep of σ from 0.5 to 16 compiles four programs (and
+the method, direct or FFT, follows the bucket). Two cases keep the exact radius, hence a program
+per radius: a traced input (the caller's program, which buckets would not spare a compilation)
+and an input or read `cval` holding NaN or inf (a zero tap times NaN is NaN: it would spread
+beyond scipy's reach).
 """
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -11,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv._buckets import radius_bucket
-from jaxconv._filters import Built, as_input, execute, filter_axes, filter_modes, real_dtype
-from jaxconv._gaussian import gaussian_kernel
+from jaxconv._filters import Built, as_input, execute, filter_axes, filter_modes
+from jaxconv._gaussian import _sampled
 from jaxconv._gaussian_core import (
     check_discretization,
     check_real,
@@ -20,13 +29,16 @@ from jaxconv._gaussian_core import (
     concrete,
     crop,
     discrete_fft_size,
+    float_dtype,
     gaussian_taps,
+    outer,
     parse_cov,
     per_axis,
     scipy_radius,
     static_radius,
+    traced_size_error,
 )
-from jaxconv._gaussian_derivatives import gaussian_derivative_kernel
+from jaxconv._gaussian_derivatives import _full_cov_derivative
 from jaxconv._gaussian_param import Gaussian
 from jaxconv._methods import holds_nonfinite
 
@@ -58,6 +70,68 @@ class _Taps(NamedTuple):
     def crop(self, kernel, params):
         """The built kernel without its zero taps (the true radius is concrete)."""
         return crop(kernel, (self.bucket,), (int(params[1]),))
+
+
+class _CovTaps(NamedTuple):
+    """Recipe of the N-D kernel of a full covariance (see ``_Taps``), derivative `orders` per axis.
+
+    Params ``(cov, Cholesky factor or None, mean or None, true radii)``; static half-sizes
+    `buckets` (the radii's buckets, or the radii themselves).
+    """
+
+    buckets: tuple[int, ...]
+    orders: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(2 * b + 1 for b in self.buckets)
+
+    def build(self, params):
+        arr, chol, mean, radii = params
+        if any(self.orders):
+            k = _full_cov_derivative(
+                arr, radii, orders=self.orders, halves=self.buckets, normalize=True
+            )
+        else:
+            offsets = [np.arange(-b, b + 1) for b in self.buckets]
+            pts = jnp.asarray(np.stack(np.meshgrid(*offsets, indexing="ij"), -1), arr.dtype)
+            keep = outer(
+                [jnp.abs(jnp.asarray(o, jnp.int32)) <= radii[a] for a, o in enumerate(offsets)]
+            )
+            k = _sampled(pts, mean, arr, chol, keep, form="full", normalize=True)
+        return jnp.flip(k)  # scipy correlates the flip
+
+    def crop(self, kernel, params):
+        return crop(kernel, self.buckets, [int(r) for r in params[3]])
+
+
+def _cov_kernel(arr, gauss, mean, orders, radius, truncate, bucketed) -> Built:
+    """The full-covariance filter's kernel (sampled, sum-normalised, as :func:`gaussian_kernel`'s
+    and :func:`gaussian_derivative_kernel`'s ``"sample"``), built in the filter's program."""
+    fn = "gaussian_filter"
+    ndim = arr.shape[0]
+    dtype = float_dtype(None, arr, mean)
+    value = concrete(arr)
+    shift = np.zeros(ndim) if mean is None else concrete(mean)
+    if radius is not None:
+        radii = static_radius(radius, ndim, fn)
+    elif value is None or shift is None:
+        raise traced_size_error(fn, "cov" if value is None else "mean")
+    else:  # scipy's rule, as gaussian_kernel's (its mean widens the kernel)
+        radii = [
+            int(truncate * math.sqrt(float(value[a, a])) + abs(float(shift[a])) + 0.5)
+            for a in range(ndim)
+        ]
+    bucketed = bucketed and value is not None and shift is not None
+    buckets = tuple(radius_bucket(r) if bucketed else r for r in radii)
+    chol = None if gauss is None else gauss.cholesky  # reuses the Gaussian's factor
+    params = (
+        arr if arr.dtype == dtype else arr.astype(dtype),
+        chol,
+        None if mean is None else jnp.asarray(mean, dtype),
+        np.asarray(radii, np.int32),
+    )
+    return Built(_CovTaps(buckets, orders), params)
 
 
 def _bucketed(x: jax.Array, cval: Any, modes: Sequence[str]) -> bool:
@@ -164,7 +238,8 @@ def gaussian_filter(
       cval: value outside the input for ``mode="constant"``; may be traced.
       truncate: radius ``int(truncate * σ + 0.5)`` per axis, when `radius` is None: a
         concrete finite number >= 0 (not traced: it sets the kernel's size).
-      radius: static kernel half-size, an int or one per axis.
+      radius: kernel half-size, an int or one per axis, instead of `truncate`'s (static under
+        ``jit`` with a traced σ; else its bucket is, see the module notes).
       axes: axes to filter; default all (scipy), or the last N for an ``(N, N)`` `cov`.
       output: dtype of the result (default: the input's float dtype), as scipy.ndimage's
         `output`; each 1-D pass is rounded to it as in scipy (float to int truncates toward 0).
@@ -230,16 +305,11 @@ def gaussian_filter(
                     "(concrete and diagonal); a full covariance is sampled ('sample')."
                 )
             orders = _orders(order, n_cov, fn)
-            kw = dict(radius=radius, truncate=truncate)
-            if any(orders):
-                if mean is not None:
-                    raise NotImplementedError(f"{fn}: derivatives of an off-centre Gaussian.")
-                k = gaussian_derivative_kernel(cov=arr, order=orders, discretization="sample", **kw)
-            else:
-                source = arr if gauss is None else gauss  # reuse the Gaussian's Cholesky factor
-                k = gaussian_kernel(source, discretization="sample", **kw)
-            k = jnp.flip(k).astype(real_dtype(x))
-            step = (k, ax, filter_modes(mode, n_cov, fn), (0,) * n_cov)
+            if any(orders) and mean is not None:
+                raise NotImplementedError(f"{fn}: derivatives of an off-centre Gaussian.")
+            modes = filter_modes(mode, n_cov, fn)
+            k = _cov_kernel(arr, gauss, mean, orders, radius, truncate, _bucketed(x, cval, modes))
+            step = (k, ax, modes, (0,) * n_cov)
             return execute(
                 x, [[step]], cval, method=method, precision=precision, output=output, fn=fn
             )

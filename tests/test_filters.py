@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from compile_count import compile_count
 from jax.test_util import check_grads
 from scipy import ndimage, stats
 
@@ -125,6 +126,29 @@ def test_ndimage_correlate_and_convolve():
     ref = ndimage.gaussian_filter(IMAGE, 1.2, order=(1, 0), mode="wrap")
     k = jaxconv.gaussian_derivative_kernel(1.2, (1, 0))
     assert rel_err(jaxconv.ndimage_convolve(IMAGE, k, mode="wrap", **FAST), ref) <= TOL
+
+
+def test_full_covariance_filter_reuses_its_bucket_programs():
+    # The N-D kernel is built in the filter's program at its radii's buckets (see
+    # _buckets.radius_bucket), zero beyond the radii: a new covariance in the same buckets
+    # compiles nothing, and the result is scipy's correlation with the sampled kernel.
+    base = np.array([[2.0, 0.7], [0.7, 1.0]])
+    x = RNG.normal(size=(19, 17))
+    jaxconv.gaussian_filter(x, cov=base)  # radii (6, 4): buckets (8, 8)
+    jaxconv.gaussian_filter(x, cov=base, order=(0, 1))
+    for scale in (0.6, 1.3):  # radii (4, 3) and (6, 5)
+        cov = base * scale
+        with compile_count() as n:
+            smooth = jaxconv.gaussian_filter(x, cov=cov)
+            deriv = jaxconv.gaussian_filter(x, cov=cov, order=(0, 1))
+        assert n.value == 0
+        r = [int(4.0 * np.sqrt(v) + 0.5) for v in np.diag(cov)]
+        grid = np.dstack(np.mgrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1])
+        pdf = stats.multivariate_normal([0, 0], cov).pdf(grid)
+        ref = ndimage.correlate(x, (pdf / pdf.sum())[::-1, ::-1])
+        assert rel_err(smooth, ref) <= TOL
+        d1 = -(grid @ np.linalg.inv(cov))[..., 1] * pdf / pdf.sum()  # ∂/∂x_1 of the density
+        assert rel_err(deriv, ndimage.correlate(x, d1[::-1, ::-1])) <= TOL
 
 
 def test_default_method_matches_ndimage():
