@@ -152,7 +152,8 @@ def _start(fn, model, image, target, batched, params, key) -> tuple[Any, float]:
                                            start)  # fmt: skip
         return jax.tree_util.tree_map(jnp.asarray, start), 0.0
     args = (image, target) if key is None else (image, target, key)
-    exe, dt = compiled(init_params, (model, batched, pair_group(image) if batched else 0), *args)
+    static = (model, batched, pair_group(image) if batched else 0)
+    exe, dt = compiled(init_params, static, *args, batched=batched)
     return exe(*args), dt
 
 
@@ -245,7 +246,7 @@ def _round(fn, model, image, target, batched, params, options, solver, k) -> Fit
         model=traced,
         border=np.asarray(border, np.int32) if masked else None,
     )
-    exe, compile_time = compiled(init_carry, cfg, settings, params, image, target)
+    exe, compile_time = compiled(init_carry, cfg, settings, params, image, target, batched=batched)
     carry = exe(settings, params, image, target)
 
     history = _History(params, batched)
@@ -272,7 +273,7 @@ def _round(fn, model, image, target, batched, params, options, solver, k) -> Fit
             checkpoint, carry, hist, fingerprint, {"step": np.asarray(carry.step).tolist()}
         )
 
-    chunk_exe, dt = compiled(run_chunk, cfg, settings, carry, image, target)
+    chunk_exe, dt = compiled(run_chunk, cfg, settings, carry, image, target, batched=batched)
     compile_time += dt
     # disable=None: no bar, hence no escape codes, when stderr is not a terminal (a log file).
     bar = tqdm.tqdm(total=steps, initial=int(np.max(np.asarray(carry.step))), desc=fn,

@@ -292,29 +292,36 @@ _CACHE_SIZE = 64
 # XLA:CPU's (newer) MLIR fusion emitters took 2.5x as long to compile a fit's programs as its
 # classic emitters (an LM chunk on 256²: 2.3 -> 0.94 s of CPU; the finish 1.3 -> 0.76 s), for
 # the same run time on a batch of 256 tiles and +15% on one pair's chunk (20 against 18 ms).
-# A fit compiles once and runs a few chunks: the classic emitters win on CPU. LLVM's
-# optimisation level 1 (of 3) then cut the first fit_gaussian's backend compile (256² float64
-# pair) from 1.04 to 0.83 s, the same warm fit (~30 ms); on this 2-core VM, loaded by other
-# work, 1.66 -> 1.50 s (fastest of 6) and 2.3 -> 1.7 s (median), with fit_batch and
-# fit_gaussian_tiles on 256 tiles of 64² as fast as before (within the noise: 229-265 against
-# 234-255 ms, 591-702 against 576-765 ms). Its finish (small matrices, run once) skips LLVM's
-# optimisations altogether: 0.36 -> 0.16 s of CPU, the same 0.2 ms.
-_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 1}
-_CPU_ONCE = {**_CPU_OPTIONS, "xla_backend_optimization_level": 0}
+# A fit compiles once and runs a few chunks: the classic emitters win on CPU. For one pair, whose
+# fit is mostly its compile, LLVM's optimisation level 1 (of 3) cut the first fit_gaussian's
+# backend compile (256² float64) from 1.04 to 0.83 s with the same warm fit (~30 ms); on this
+# 2-core VM, loaded by other work, 1.66 -> 1.50 s (fastest of 6 processes), 2.3 -> 1.7 s (median).
+# A batch runs long enough to keep the default level: at level 1 the LM chunk of 256 tiles of 64²
+# ran 6-8% slower in fit_gaussian_tiles (403 against 434 ms, median of 25) and 0-4% in fit_batch.
+# The finish (small matrices, run once) skips LLVM's optimisations: 0.36 -> 0.16 s of CPU, the
+# same 0.2 ms.
+_CPU_BATCH = {"xla_cpu_use_fusion_emitters": False}
+_CPU_OPTIONS = {**_CPU_BATCH, "xla_backend_optimization_level": 1}
+_CPU_ONCE = {**_CPU_BATCH, "xla_backend_optimization_level": 0}
 
 
-def _compile(lowered: Any, leaves: list, once: bool) -> Any:
+def _compile(lowered: Any, leaves: list, options: dict) -> Any:
     platforms = {d.platform for v in leaves if isinstance(v, jax.Array) for d in v.devices()}
     if (platforms or {jax.default_backend()}) == {"cpu"}:
         try:
-            return lowered.compile(compiler_options=_CPU_ONCE if once else _CPU_OPTIONS)
+            return lowered.compile(compiler_options=options)
         except jax.errors.JaxRuntimeError:  # an XLA without these options: its defaults
             pass
     return lowered.compile()
 
 
-def compiled(fn: Callable, static: Any, *args: Any) -> tuple[Callable, float]:
-    """``jax.jit(fn)`` compiled ahead of time for these argument types; and the compile time."""
+def compiled(
+    fn: Callable, static: Any, *args: Any, batched: bool = False
+) -> tuple[Callable, float]:
+    """``jax.jit(fn)`` compiled ahead of time for these argument types; and the compile time.
+
+    `batched`: a program of a batched fit (compiled for its run time, see `_CPU_BATCH`).
+    """
     leaves, treedef = jax.tree_util.tree_flatten(args)
     avals = tuple(
         (jnp.shape(v), jnp.result_type(v), getattr(v, "weak_type", False),
@@ -326,7 +333,8 @@ def compiled(fn: Callable, static: Any, *args: Any) -> tuple[Callable, float]:
         _COMPILED.move_to_end(key)
         return _COMPILED[key], 0.0
     t0 = time.perf_counter()
-    exe = _compile(jax.jit(fn, static_argnums=0).lower(static, *args), leaves, fn is finish)
+    options = _CPU_ONCE if fn is finish else _CPU_BATCH if batched else _CPU_OPTIONS
+    exe = _compile(jax.jit(fn, static_argnums=0).lower(static, *args), leaves, options)
     _COMPILED[key] = exe
     if len(_COMPILED) > _CACHE_SIZE:
         _COMPILED.popitem(last=False)

@@ -208,6 +208,7 @@ def test_compilation_cache_folder_and_errors(monkeypatch, tmp_path):
 def test_an_xla_without_the_cpu_compile_options_uses_its_defaults(monkeypatch):
     monkeypatch.setattr(_fit_step, "_CPU_OPTIONS", {"xla_no_such_option": True})
     monkeypatch.setattr(_fit_step, "_CPU_ONCE", {"xla_no_such_option": True})
+    monkeypatch.setattr(_fit_step, "_CPU_BATCH", {"xla_no_such_option": True})
     x = X[:23, :29]  # a shape no other test fits: its programs compile here
     with compile_count() as n:
         res = jaxconv.fit(jaxconv.FreeKernel((3, 3)), x, ndi.sobel(x, 1), optimizer="lm",
