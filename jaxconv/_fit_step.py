@@ -294,8 +294,8 @@ _CACHE_SIZE = 64
 # the same run time on a batch of 256 tiles and +15% on one pair's chunk (20 against 18 ms).
 # A fit compiles once and runs a few chunks: the classic emitters win on CPU. For one pair, whose
 # fit is mostly its compile, LLVM's optimisation level 1 (of 3) cut the first fit_gaussian's
-# backend compile (256² float64) from 1.04 to 0.83 s with the same warm fit (~30 ms); on this
-# 2-core VM, loaded by other work, 1.66 -> 1.50 s (fastest of 6 processes), 2.3 -> 1.7 s (median).
+# backend compile (256² float64, 4 programs) from 1.04 to 0.83 s with the same warm fit (~30 ms);
+# remeasured on this 2-core VM: 1.22 -> 1.05 s (median of 4 processes; the LM chunk 0.66 -> 0.53 s).
 # A batch runs long enough to keep the default level: at level 1 the LM chunk of 256 tiles of 64²
 # ran 6-8% slower in fit_gaussian_tiles (403 against 434 ms, median of 25) and 0-4% in fit_batch.
 # The finish (small matrices, run once) skips LLVM's optimisations: 0.36 -> 0.16 s of CPU, the
