@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import os
 import sys
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from jaxconv import __version__, _io
+from jaxconv._cli_args import UsageError, check_writable
 
 _EXAMPLES = """\
 examples:
@@ -59,10 +58,6 @@ _MODELS = (
 _PROGRESS_DEFAULT = "shown when stderr is a terminal or in a notebook, never written to logs"
 _CHECKOUT = Path(__file__).resolve().parent.parent  # the source checkout, if jaxconv runs from one
 _SEED_LIMIT = 2**32  # numpy's default_rng and jax.random.PRNGKey both take any seed below this
-
-
-class UsageError(Exception):
-    """A problem with the command line that argparse cannot see; exit code 2."""
 
 
 def _paragraphs(*texts: str) -> str:
@@ -254,38 +249,6 @@ def check_seed(seed: int) -> None:
     """A usage error unless `seed` is an int in ``[0, 2**32)``."""
     if not 0 <= seed < _SEED_LIMIT:
         raise UsageError(f"--seed must be an int in [0, 2**32); got {seed}.")
-
-
-def check_positive(flag: str, value: float | None) -> None:
-    """A usage error unless `value` is None or a finite number > 0."""
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise UsageError(f"{flag} must be a finite number > 0; got {value}.")
-
-
-def check_writable(flag: str, path: Path, *, folder: bool) -> None:
-    """A usage error unless `path` (a folder, or a file if not `folder`) can be created or written.
-
-    Probes with a temporary file in the folder that would receive the output (the file's folder:
-    atomic writes create a temporary file next to it), which catches permissions, read-only file
-    systems and special folders alike; nothing else is created.
-    """
-    path = Path(path).absolute()
-    if path.exists():
-        if folder and not path.is_dir():
-            raise UsageError(f"{flag} must be a folder; got the existing file '{path}'.")
-        if not folder and path.is_dir():
-            raise UsageError(f"{flag} must be a file; got the existing folder '{path}'.")
-        where = path if folder else path.parent
-    else:
-        where = next(p for p in path.parents if p.exists())
-        if not where.is_dir():
-            raise UsageError(f"{flag} cannot be created: '{where}' is a file; got '{path}'.")
-    try:
-        with tempfile.TemporaryFile(dir=where):
-            pass
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise UsageError(f"{flag} cannot be written: '{where}' ({reason}); got '{path}'.") from None
 
 
 def select_device(device: str) -> Any:

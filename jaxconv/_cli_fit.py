@@ -21,7 +21,7 @@ import numpy as np
 
 import jaxconv
 from jaxconv import _io
-from jaxconv._cli import UsageError, check_positive, check_writable
+from jaxconv._cli_args import UsageError, check_positive, check_writable
 
 # The target's Gaussian kernel reaches 8 σ along each axis: the mass it leaves out is < 1e-14, and
 # it covers the kernel fit_gaussian sizes for the true blur (mass 1e-8 with a margin 1.25: 7.2 σ).
