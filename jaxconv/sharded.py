@@ -315,7 +315,10 @@ def _fit_batch_twin(single: Callable) -> Callable:
         return single(model, images, targets, **options)
 
     sig = inspect.signature(single)
-    fit_batch.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *_EXTRA])
+    params = list(sig.parameters.values())
+    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]  # fit options
+    params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    fit_batch.__signature__ = sig.replace(parameters=[*params, *_EXTRA, *var_kw])
     fit_batch.__module__ = __name__
     fit_batch.__doc__ = """Sharded :func:`jaxconv.fit_batch`: the pairs spread over the devices.
 
