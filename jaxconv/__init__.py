@@ -43,7 +43,7 @@ _EXPORTS = {
     "gaussian_derivative_kernel": "_gaussian_derivatives",
     "gaussian_laplace_kernel": "_gaussian_derivatives",
     "oriented_derivative_kernel": "_gaussian_derivatives",
-    "Gaussian": "_gaussian_param",
+    "Gaussian": "_gaussian",
     # filters with scipy.ndimage's semantics
     "edge_magnitude": "_edges",
     "prewitt": "_edges",

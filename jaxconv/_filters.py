@@ -34,8 +34,8 @@ import numpy as np
 
 from jaxconv import _methods
 from jaxconv._convolve import check_fillvalue, correlate_padded
-from jaxconv._gaussian_core import device_array, per_axis
 from jaxconv._methods import promote
+from jaxconv._util import device_array, per_axis
 
 MODES = (
     "reflect",

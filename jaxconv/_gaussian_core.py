@@ -1,81 +1,26 @@
 """Building blocks of the Gaussian kernels: argument checks and 1-D discretisations.
 
 Private: the public functions live in ``_gaussian.py`` (see its docstring for the discretisations),
-``_gaussian_derivatives.py`` and ``_gaussian_param.py``.
+and ``_gaussian_derivatives.py``.
 """
 
 import functools
 import math
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import ndtr
 
 from jaxconv._buckets import radius_bucket
+from jaxconv._util import check_real, concrete, device_array, per_axis
 
 DISCRETIZATIONS = ("sample", "integrate", "discrete", "scipy")
 
 
 # --- helpers shared by the kernel modules --------------------------------------------------------
-def concrete(x: Any) -> np.ndarray | None:
-    """`x` as numpy when its value is known at trace time, else None."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    try:
-        return np.asarray(x)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-        return None
-
-
-def device_array(value: Any) -> jax.Array:
-    """``jnp.asarray(value)`` (same dtype and weak type), without compiling for a host value.
-
-    jnp.asarray copies a host value through a jitted program (``jit(stage)`` in the compile
-    log), one compile per shape and dtype; ``jax.device_put`` copies without one. A sweep of
-    filters on new images or kernels on new covariances then compiles only its own programs.
-    """
-    if isinstance(value, jax.Array):
-        return value
-    if isinstance(value, (bool, int, float, complex)):
-        return jax.device_put(value)  # weak-typed, as jnp.asarray's
-    host = np.asarray(value)
-    if host.dtype.kind in "biufc":
-        return jax.device_put(host)
-    return jnp.asarray(value)  # other dtypes, and the errors, as jnp.asarray's
-
-
-def is_gaussian(value: Any) -> bool:
-    """Whether `value` is a `jaxconv.Gaussian` (imported lazily: it builds on this module)."""
-    from jaxconv._gaussian_param import Gaussian
-
-    return isinstance(value, Gaussian)
-
-
-def float_dtype(dtype: Any, *values: Any) -> Any:
-    """The floating dtype of a kernel: `dtype` if given, else inferred from `values` (x64-aware)."""
-    if dtype is not None:
-        dtype = jnp.dtype(dtype)
-        if not jnp.issubdtype(dtype, jnp.floating):
-            raise TypeError(f"`dtype` must be a floating dtype; got {dtype}.")
-        return dtype
-    flat: list = []
-    stack = [v for v in values if v is not None]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, (tuple, list)):
-            stack.extend(u for u in v if u is not None)
-        else:
-            flat.append(v)
-    # A weak Python float turns ints into the default float but keeps float32 as float32.
-    out = jnp.result_type(*flat, float)
-    if not jnp.issubdtype(out, jnp.floating):
-        raise TypeError(f"expected real inputs; got dtype {out}.")
-    return out
 
 
 def check_discretization(discretization: Any, fn: str, allowed: Sequence[str] = DISCRETIZATIONS):
@@ -83,20 +28,6 @@ def check_discretization(discretization: Any, fn: str, allowed: Sequence[str] = 
         raise ValueError(
             f"{fn}: `discretization` must be one of {tuple(allowed)}; got {discretization!r}."
         )
-
-
-def per_axis(value: Any, ndim: int, name: str, fn: str) -> tuple:
-    """A scalar repeated `ndim` times, or a sequence of exactly `ndim` entries."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != ndim:
-            raise ValueError(
-                f"{fn}: `{name}` must be a scalar or have one entry per axis "
-                f"({ndim}); got {value!r}."
-            )
-        return tuple(value)
-    if np.ndim(value) == 1 and not isinstance(value, jax.core.Tracer):
-        return per_axis(list(np.asarray(value)), ndim, name, fn)
-    return (value,) * ndim
 
 
 def static_radius(radius: Any, ndim: int, fn: str) -> tuple[int, ...]:
@@ -119,13 +50,6 @@ def traced_size_error(fn: str, name: str) -> ValueError:
     )
 
 
-def check_real(value: Any, name: str, fn: str, what: str = "a real number") -> None:
-    """A TypeError unless `value` (an array or a scalar, maybe traced) holds real numbers."""
-    dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
-    if dtype.kind not in "biuf" and dtype != jnp.bfloat16:
-        raise TypeError(f"{fn}: `{name}` must be {what}; got {value!r}.")
-
-
 def check_truncate(truncate: Any, fn: str) -> float:
     """`truncate` as a float: concrete (it sets the kernel's size), finite and >= 0."""
     if isinstance(truncate, jax.core.Tracer):
@@ -146,13 +70,6 @@ def scipy_radius(sd: Any, truncate: float, fn: str, name: str = "sigma") -> int:
     if value is None:
         raise traced_size_error(fn, name)
     return int(truncate * float(value) + 0.5)
-
-
-def check_positive(value: Any, name: str, fn: str) -> None:
-    """Eager check that a concrete σ (or variance) is finite and > 0; traced values pass."""
-    v = concrete(value)
-    if v is not None and not (np.all(np.isfinite(v)) and np.all(v > 0)):
-        raise ValueError(f"{fn}: `{name}` must be finite and > 0; got {np.asarray(v).tolist()}.")
 
 
 def outer(factors: Sequence[jax.Array]) -> jax.Array:
@@ -401,67 +318,6 @@ def gaussian_taps(
     )  # fmt: skip
     delta = (offsets == 0).astype(k.dtype)
     return jnp.where(valid, jnp.where(tiny, delta, k), jnp.nan)
-
-
-# --- small dense linear algebra -------------------------------------------------------------------
-# Kernels live in N <= 3 dimensions, where unrolled formulas beat LAPACK calls: they compile and
-# differentiate (to any order) far faster, and agree to round-off.
-UNROLL = 4
-
-
-def cholesky(a: jax.Array) -> jax.Array:
-    """Lower Cholesky factor of a symmetric matrix (symmetrised first, like jnp.linalg.cholesky)."""
-    n = a.shape[-1]
-    a = 0.5 * (a + a.T)
-    if n > UNROLL:
-        return jnp.linalg.cholesky(a)
-    rows = [[jnp.zeros((), a.dtype)] * n for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1):
-            s = a[i, j]
-            for k in range(j):
-                s = s - rows[i][k] * rows[j][k]
-            rows[i][j] = jnp.sqrt(s) if i == j else s / rows[j][j]
-    return jnp.stack([jnp.stack(r) for r in rows])
-
-
-def sum_last(a: jax.Array) -> jax.Array:
-    """Sum over a short last axis (N <= 4) as unrolled adds.
-
-    An elementwise fusion: XLA:CPU compiles a reduction over 2 or 3 entries into a reduce loop
-    per element, which made the kernel's tangents a quarter of an LM fit's evaluation.
-    """
-    n = a.shape[-1]
-    if n > UNROLL:
-        return jnp.sum(a, axis=-1)
-    return functools.reduce(operator.add, [a[..., i] for i in range(n)])
-
-
-def solve_lower(chol: jax.Array, d: jax.Array) -> jax.Array:
-    """``z = L⁻¹ d`` for each point ``d[..., :]`` (forward substitution)."""
-    n = chol.shape[-1]
-    if n > UNROLL:
-        z = solve_triangular(chol, d.reshape(-1, n).T, lower=True)
-        return z.T.reshape(d.shape)
-    z = []
-    for i in range(n):
-        s = d[..., i]
-        for k in range(i):
-            s = s - chol[i, k] * z[k]
-        z.append(s / chol[i, i])
-    return jnp.stack(z, axis=-1)
-
-
-def solve_upper(upper: jax.Array, d: jax.Array) -> jax.Array:
-    """``z = U⁻¹ d`` for each point ``d[..., :]`` (back substitution), N <= 4."""
-    n = upper.shape[-1]
-    z = [None] * n
-    for i in reversed(range(n)):
-        s = d[..., i]
-        for k in range(i + 1, n):
-            s = s - upper[i, k] * z[k]
-        z[i] = s / upper[i, i]
-    return jnp.stack(z, axis=-1)
 
 
 # --- covariance arguments ------------------------------------------------------------------------

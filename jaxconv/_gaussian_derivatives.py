@@ -19,21 +19,16 @@ import numpy as np
 from jaxconv._buckets import radius_bucket
 from jaxconv._gaussian_core import (
     check_discretization,
-    check_positive,
-    cholesky,
-    concrete,
     crop,
-    device_array,
     diagonal_variances,
-    float_dtype,
     parse_cov,
-    per_axis,
     scipy_radius,
     separable_kernel,
-    solve_lower,
     static_radius,
     traced_size_error,
 )
+from jaxconv._linalg import cholesky, solve_lower
+from jaxconv._util import check_positive, concrete, device_array, float_dtype, per_axis
 
 
 def _orders(order: Any, ndim: int, fn: str) -> tuple[int, ...]:

@@ -21,26 +21,22 @@ import numpy as np
 
 from jaxconv._buckets import radius_bucket
 from jaxconv._filters import Built, as_input, execute, filter_axes, filter_modes
-from jaxconv._gaussian import _sampled
+from jaxconv._gaussian import Gaussian, _sampled
 from jaxconv._gaussian_core import (
     check_discretization,
-    check_real,
     check_truncate,
-    concrete,
     crop,
     discrete_fft_size,
-    float_dtype,
     gaussian_taps,
     outer,
     parse_cov,
-    per_axis,
     scipy_radius,
     static_radius,
     traced_size_error,
 )
 from jaxconv._gaussian_derivatives import _full_cov_derivative
-from jaxconv._gaussian_param import Gaussian
 from jaxconv._methods import holds_nonfinite
+from jaxconv._util import check_real, concrete, float_dtype, per_axis
 
 _SIGMA = "a real number or one per axis"
 

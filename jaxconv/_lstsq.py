@@ -34,7 +34,7 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jaxconv._gaussian_core import UNROLL, cholesky, solve_lower, solve_upper
+from jaxconv._linalg import UNROLL, cholesky, solve_lower, solve_upper
 
 
 class Status(enum.IntEnum):

@@ -20,10 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv._buckets import bucket
-from jaxconv._gaussian import gaussian_kernel, truncation
+from jaxconv._gaussian import Gaussian, _selectors, check_covariance, gaussian_kernel, truncation
 from jaxconv._gaussian_core import DISCRETIZATIONS
 from jaxconv._gaussian_derivatives import oriented_derivative_kernel
-from jaxconv._gaussian_param import Gaussian, _selectors, check_covariance
 from jaxconv._spectral import radius_for, spectral_covariance
 
 
