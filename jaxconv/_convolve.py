@@ -2,7 +2,7 @@
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -12,6 +12,7 @@ from jax import lax
 
 from jaxconv import _boundary, _memory, _methods
 from jaxconv._methods import promote
+from jaxconv._plan import Built, Op, Plan, combine_terms, finish, real_dtype
 
 MODES = ("full", "same", "valid")
 _PRECISIONS = {
@@ -188,6 +189,78 @@ def _plan(
     return method, (terms if method == "separable" else None)
 
 
+# --- plans and their executor --------------------------------------------------------------------
+def planned(build: Callable) -> Callable:
+    """The public function whose body is the plan builder `build`, run by :func:`run`.
+
+    `build` checks the arguments and returns a :class:`~jaxconv._plan.Plan` (or, for degenerate
+    inputs, the finished result); the public function has its name, signature and docstring, and
+    exposes it as ``fn.plan(*args, **kwargs)`` for the sharded and tiled executors. The planned
+    functions are those with a ``plan`` attribute.
+    """
+
+    @functools.wraps(build)
+    def public(*args: Any, **kwargs: Any) -> jax.Array:
+        plan = build(*args, **kwargs)
+        return run(plan) if isinstance(plan, Plan) else plan
+
+    public.plan = build
+    return public
+
+
+def run(plan: Plan) -> jax.Array:
+    """Runs a plan on the default device: the executor of every planned public function."""
+    if plan.program:
+        structure = tuple(tuple((op.axes, op.pads, op.boundaries) for op in t) for t in plan.terms)
+        weights = tuple(tuple(op.kernel for op in t) for t in plan.terms)
+        out = _run_terms(plan.x, weights, plan.fill, plan=structure, combine=plan.combine,
+                         method=plan.method, precision=plan.precision,
+                         output=plan.rounding)  # fmt: skip
+    else:
+        ((op,),) = plan.terms
+        out = _correlate(plan.x, op.kernel, op.axes, op.pads, op.boundaries, plan.fill,
+                         plan.method, plan.precision, plan.fn)  # fmt: skip
+    return finish(plan, out)
+
+
+def _single(fn, x, k, axes, pads, boundaries, fillvalue, method, precision) -> Plan:
+    """The plan of one correlation of `x` with `k` (`k` with `x`'s dimensions), run eagerly."""
+    out_dtype, compute = _result_dtype(x, k)
+    op = Op(k, tuple(axes), pads, tuple(boundaries))
+    return Plan(x, ((op,),), fillvalue, "first", method, precision, out_dtype, compute, fn=fn)
+
+
+@functools.partial(jax.jit, static_argnames=("plan", "combine", "method", "precision", "output"))
+def _run_terms(x, weights, cval, *, plan, combine, method, precision, output=None):
+    """Runs terms of successive correlations and combines them (see ``_plan.combine_terms``).
+
+    ``plan[t][s] = (axes, pads, boundaries)`` is step s of term t, with kernel ``weights[t][s]``
+    (an array, or a :class:`~jaxconv._plan.Built` one). One jitted function per filter
+    structure: eager calls compile once per shape. With an `output` dtype every step's result is
+    rounded to it, as scipy.ndimage stores each 1-D pass in `output` (a float-to-int conversion
+    truncates toward zero, as C's does).
+    """
+
+    def store(y):
+        return y if output is None else y.astype(output).astype(y.dtype)
+
+    outs = []
+    for term, term_w in zip(plan, weights, strict=True):
+        y = x
+        for (axes, pads, boundaries), w in zip(term, term_w, strict=True):
+            w = (w.kernel() if isinstance(w, Built) else w).astype(real_dtype(y))
+            y = correlate_padded(y, w, axes=axes, pads=pads, boundary=boundaries, fillvalue=cval,
+                                 method=method, precision=precision)  # fmt: skip
+            y = store(y)
+        outs.append(y)
+    out = combine_terms(outs, combine)
+    if output is not None:
+        return out.astype(output)
+    # Half-precision inputs are computed in float32 (by the engine) and returned as given.
+    return out.astype(x.dtype) if x.dtype.itemsize < 4 else out
+
+
+@planned
 def correlate_padded(
     x: jax.typing.ArrayLike,
     k: jax.typing.ArrayLike,
@@ -211,7 +284,7 @@ def correlate_padded(
     check_fillvalue(fn, "fillvalue", fillvalue, _result_dtype(x, k)[0])
     if len(pads) != len(axes):
         raise ValueError(f"{fn}: `pads` must hold one (before, after) pair per axis; got {pads!r}.")
-    return _correlate(x, k, axes, tuple(map(tuple, pads)), boundaries, fillvalue, method, prec, fn)
+    return _single(fn, x, k, axes, tuple(map(tuple, pads)), boundaries, fillvalue, method, prec)
 
 
 def _correlate(x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
@@ -232,8 +305,8 @@ def _correlate(x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
                 f"(shape {tuple(extended)}) along axis {a}."
             )
     if _full_swap(x.shape, k.shape, axes, pads, boundaries, fillvalue, method):
-        # full correlate(x, k) == full correlate(flip(k), flip(x)). Done here, below the
-        # sharded planner's capture of this function, which keeps `x` as the sharded operand.
+        # full correlate(x, k) == full correlate(flip(k), flip(x)). Done here, below the plan,
+        # so the sharded executor keeps the plan's `x` as the sharded operand.
         x, k = (_reorient(a, axes=tuple(axes), flip=True, conj=False) for a in (k, x))
         pads = tuple((k.shape[a] - 1, k.shape[a] - 1) for a in axes)
     # A kernel reaching far beyond the input is folded first (exactly; see fold_plan): the
@@ -397,9 +470,10 @@ def _convolve_impl(
         pads = tuple((k - 1 - s, s) for k, s in zip(m, starts, strict=True))
     else:
         pads = tuple((0, 0) for _ in m)
-    return _correlate(in1, w, axes, pads, boundaries, fillvalue, method, prec, fn)
+    return _single(fn, in1, w, axes, pads, boundaries, fillvalue, method, prec)
 
 
+@planned
 def convolve(
     in1: jax.typing.ArrayLike,
     in2: jax.typing.ArrayLike,
@@ -469,6 +543,7 @@ def convolve(
     )
 
 
+@planned
 def correlate(
     in1: jax.typing.ArrayLike,
     in2: jax.typing.ArrayLike,
@@ -589,6 +664,7 @@ def _check_2d(fn: str, in1: Any, in2: Any) -> None:
             raise ValueError(f"{fn}: `{name}` must be at least 2-D; got shape {np.shape(value)}.")
 
 
+@planned
 def convolve2d(
     in1: jax.typing.ArrayLike,
     in2: jax.typing.ArrayLike,
@@ -618,6 +694,7 @@ def convolve2d(
     )
 
 
+@planned
 def correlate2d(
     in1: jax.typing.ArrayLike,
     in2: jax.typing.ArrayLike,
@@ -638,10 +715,12 @@ def correlate2d(
         s1, s2 = np.shape(in1), np.shape(in2)
         if _valid_swap(fn, s1, s2, (-2, -1)):
             # scipy swaps the operands and reverses the result: the conjugate lands on `in1`.
-            out = _convolve_impl(
+            plan = _convolve_impl(
                 fn, in2, in1, mode, method, (-2, -1), boundary, fillvalue, precision, True
             )
-            return jnp.flip(out, (-2, -1))
+            if not isinstance(plan, Plan):
+                return jnp.flip(plan, (-2, -1))
+            return plan._replace(flip=(-2, -1))
     return _convolve_impl(
         fn, in1, in2, mode, method, (-2, -1), boundary, fillvalue, precision, True, True
     )

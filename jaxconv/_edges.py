@@ -20,7 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxconv._filters import as_input, execute, filter_axes, filter_modes, real_dtype
+from jaxconv._convolve import planned
+from jaxconv._filters import as_input, filter_axes, filter_modes, filter_plan
+from jaxconv._plan import real_dtype
 
 _SMOOTHING = {"sobel": (1.0, 2.0, 1.0), "prewitt": (1.0, 1.0, 1.0), "scharr": (3.0, 10.0, 3.0)}
 _DERIVATIVE = (1.0, 0.0, -1.0)
@@ -223,9 +225,10 @@ def _edge_filter(name, input, axis, mode, cval, axes, output, method, precision)
     x = as_input(input, fn, output)
     ax = filter_axes(axes, x.ndim, fn)
     steps = _derivative_steps(name, x, axis, ax, filter_modes(mode, len(ax), fn), fn)
-    return execute(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
+    return filter_plan(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
 
 
+@planned
 def sobel(
     input: Any,
     axis: int = -1,
@@ -262,6 +265,7 @@ def sobel(
     return _edge_filter("sobel", input, axis, mode, cval, axes, output, method, precision)
 
 
+@planned
 def prewitt(
     input: Any,
     axis: int = -1,
@@ -285,6 +289,7 @@ def prewitt(
     return _edge_filter("prewitt", input, axis, mode, cval, axes, output, method, precision)
 
 
+@planned
 def scharr(
     input: Any,
     axis: int = -1,
@@ -311,6 +316,7 @@ def scharr(
     return _edge_filter("scharr", input, axis, mode, cval, axes, output, method, precision)
 
 
+@planned
 def edge_magnitude(
     input: Any,
     operator: str = "sobel",
@@ -350,4 +356,4 @@ def edge_magnitude(
     ax = filter_axes(axes, x.ndim, fn)
     modes = filter_modes(mode, len(ax), fn)
     terms = [_derivative_steps(operator, x, a, ax, modes, fn) for a in ax]
-    return execute(x, terms, cval, "norm", method, precision, output=output, fn=fn)
+    return filter_plan(x, terms, cval, "norm", method, precision, output=output, fn=fn)

@@ -23,7 +23,6 @@ carries a NaN along the rest of each line (jaxconv keeps it within the box), and
 ``correlate``/``convolve`` skip zero weights, where jaxconv computes ``NaN · 0 = NaN``.
 """
 
-import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -33,8 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv import _methods
-from jaxconv._convolve import check_fillvalue, correlate_padded
+from jaxconv._boundary import canonical_boundaries
+from jaxconv._convolve import check_fillvalue, planned
 from jaxconv._methods import promote
+from jaxconv._plan import Built, Op, Plan, real_dtype
 from jaxconv._util import device_array, per_axis
 
 MODES = (
@@ -66,13 +67,6 @@ def as_input(x: Any, fn: str, output: Any = None) -> jax.Array:
         # Compute (kernels included) at least as precisely as the result (scipy: in float64).
         x = x.astype(promote(x, jnp.finfo(dtype).dtype))
     return x
-
-
-def real_dtype(x: jax.Array) -> Any:
-    """Dtype of the kernel weights: float32 for complex64 and for half precisions, whose weights
-    the engine would compute in float32 anyway (rounding them to bfloat16 loses 3 digits)."""
-    dtype = jnp.finfo(x.dtype).dtype
-    return jnp.dtype(jnp.float32) if dtype.itemsize < 4 else dtype
 
 
 def filter_axes(axes: Any, ndim: int, fn: str) -> tuple[int, ...]:
@@ -124,132 +118,41 @@ def output_dtype(output: Any, x: jax.Array, fn: str) -> np.dtype | None:
     return dtype
 
 
-# --- execution -----------------------------------------------------------------------------------
-def _correlate(x, w, axes, modes, origins, cval, method, precision):
-    """ndimage correlation of `x` with `w` (one dimension per axis in `axes`)."""
-    pads = tuple((m // 2 + o, m - 1 - m // 2 - o) for m, o in zip(w.shape, origins, strict=True))
-    return correlate_padded(
-        x,
-        w,
-        axes=axes,
-        pads=pads,
-        boundary=modes,
-        fillvalue=cval,
-        method=method,
-        precision=precision,
-    )
+# --- plans ----------------------------------------------------------------------------------------
+def filter_plan(x, terms, cval, combine="first", method="auto", precision=None, *, output=None,
+                fn) -> Plan | jax.Array:  # fmt: skip
+    """The plan of a filter: `terms` are lists of (kernel, axes, modes, origins) steps.
 
-
-def combine_terms(outs: Sequence[jax.Array], how: str) -> jax.Array:
-    """The terms of a filter combined: "first", "sum", "norm" or "root".
-
-    ``"norm"`` is the magnitude ``sqrt(Σ |o|²)`` (real for complex terms); ``"root"`` is scipy's
-    ``generic_gradient_magnitude``, ``sqrt(Σ o²)``, complex for complex terms. Both are computed
-    as ``s · sqrt(Σ (o / s)²)`` with ``s = max |o|``, as ``hypot`` does, so they do not overflow
-    where the squares would (float32 terms beyond ~1.8e19). A NaN term gives NaN (missing data
-    is not "no edge"); an infinite one gives inf (for ``"norm"`` even beside a NaN, as
-    ``np.hypot``; ``"root"`` gives NaN there, as ``sqrt(inf² + NaN)``). Where every term is 0 the
-    result is 0 with gradient 0 (not NaN).
-    """
-    if how == "first":
-        return outs[0]
-    if how == "sum":
-        return sum(outs[1:], outs[0])
-    scale = functools.reduce(jnp.maximum, [jnp.abs(o) for o in outs])  # NaN propagates
-    regular = (scale > 0) & (scale < jnp.inf)  # 0, inf and NaN are handled apart
-    one = jnp.ones((), scale.dtype)
-    s = jnp.where(regular, scale, one)  # double `where`s: finite gradients everywhere
-    ys = [o / s.astype(o.dtype) for o in outs]  # explicit casts: strict promotion holds
-    if how == "norm":
-        total = sum(jnp.real(y * jnp.conj(y)) for y in ys)
-        # hypot's rule: an infinite term wins over a NaN one
-        scale = jnp.where(functools.reduce(jnp.logical_or, map(jnp.isinf, outs)), jnp.inf, scale)
-    else:
-        total = sum(y * y for y in ys)
-    other = jnp.where(scale == 0, jnp.zeros((), scale.dtype), scale)  # 0 with gradient 0
-    mag = jnp.sqrt(jnp.where(regular, total, one.astype(total.dtype))) * s.astype(total.dtype)
-    return jnp.where(regular, mag, other.astype(total.dtype))
-
-
-@jax.tree_util.register_pytree_node_class
-class Built:
-    """A kernel computed inside the filter's program, from traced `params` by a static `recipe`.
-
-    A pytree whose leaves are the params and whose structure holds the recipe, so a jitted
-    program is keyed on the recipe, not the params' values: a new σ reuses the compiled program,
-    and the kernel's taps cost no program of their own. `recipe` is hashable, with a ``shape``,
-    ``build(params) -> kernel`` (traceable) and ``crop(kernel, params)``, which drops the zero
-    taps that a static size adds (for ``_plan``, whose executors would exchange wider halos).
-    """
-
-    def __init__(self, recipe: Any, params: Any):
-        self.recipe, self.params = recipe, params
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.recipe.shape
-
-    def kernel(self) -> jax.Array:
-        return self.recipe.build(self.params)
-
-    def tree_flatten(self):
-        return (self.params,), self.recipe
-
-    @classmethod
-    def tree_unflatten(cls, recipe, children):
-        return cls(recipe, children[0])
-
-
-@functools.partial(jax.jit, static_argnames=("plan", "combine", "method", "precision", "output"))
-def _run(x, weights, cval, *, plan, combine, method, precision, output=None):
-    """Runs terms of successive correlations and combines them (see :func:`combine_terms`).
-
-    ``plan[t][s] = (axes, modes, origins)`` is step s of term t, with kernel ``weights[t][s]``
-    (an array, or a :class:`Built` one). One jitted function per filter structure: eager calls
-    compile once per shape. With an `output` dtype every step's result is rounded to it, as
-    scipy.ndimage stores each 1-D pass in `output` (a float-to-int conversion truncates toward
-    zero, as C's does).
-    """
-
-    def store(y):
-        return y if output is None else y.astype(output).astype(y.dtype)
-
-    outs = []
-    for term, term_w in zip(plan, weights, strict=True):
-        y = x
-        for (axes, modes, origins), w in zip(term, term_w, strict=True):
-            w = (w.kernel() if isinstance(w, Built) else w).astype(real_dtype(y))
-            y = _correlate(y, w, axes, modes, origins, cval, method, precision)
-            y = store(y)
-        outs.append(y)
-    out = combine_terms(outs, combine)
-    if output is not None:
-        return out.astype(output)
-    # Half-precision inputs are computed in float32 (by the engine) and returned as given.
-    return out.astype(x.dtype) if x.dtype.itemsize < 4 else out
-
-
-def execute(x, terms, cval, combine="first", method="auto", precision=None, *, output=None, fn):
-    """`terms`: lists of (kernel, axes, modes, origins) steps; a kernel may be traced, or
-    :class:`Built` inside the program.
-
+    A kernel may be traced, or :class:`~jaxconv._plan.Built` inside the program. ndimage's
+    centring, ``out[i] = Σ_j w[j] x[i + j - m // 2 - origin]``, becomes each step's pads here.
     `x` comes from ``as_input(input, fn, output)``; `output` is the filter's argument (None or a
-    dtype) and `fn` its name, for the messages.
+    dtype) and `fn` its name, for the messages. An empty `x` gives the (empty) result itself.
     """
     dtype = output_dtype(output, x, fn)
     check_fillvalue(fn, "cval", cval, x.dtype)
     if x.size == 0:  # an empty result, as scipy's
         return jnp.zeros(x.shape, x.dtype if dtype is None else dtype)
-    plan = tuple(tuple((tuple(a), tuple(m), tuple(o)) for _, a, m, o in t) for t in terms)
+    steps = tuple(tuple((tuple(a), tuple(m), tuple(o)) for _, a, m, o in t) for t in terms)
     weights = tuple(
         tuple(k if isinstance(k, Built) else device_array(k) for k, *_ in t) for t in terms
     )
     if method == "auto":
-        method = _local_method(x, weights, plan, cval)
-    options = dict(plan=plan, combine=combine, method=method, precision=precision)
-    if dtype is not None:  # only then: _plan's stand-in for _run takes no `output`
-        options["output"] = dtype
-    return _run(x, weights, device_array(cval), **options)
+        method = _local_method(x, weights, steps, cval)
+    ops = tuple(
+        tuple(
+            Op(w, axes, _centred_pads(w.shape, o), canonical_boundaries(m, len(axes), "filter"))
+            for (axes, m, o), w in zip(term, term_w, strict=True)
+        )
+        for term, term_w in zip(steps, weights, strict=True)
+    )
+    out_dtype = x.dtype if dtype is None else dtype
+    return Plan(x, ops, device_array(cval), combine, method, precision, out_dtype, real_dtype(x),
+                program=True, rounding=dtype, fn=fn)  # fmt: skip
+
+
+def _centred_pads(shape: Sequence[int], origins: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """ndimage's centring of a kernel of `shape` shifted by `origins`, as (before, after) pads."""
+    return tuple((m // 2 + o, m - 1 - m // 2 - o) for m, o in zip(shape, origins, strict=True))
 
 
 def _local_method(x, weights, plan, cval) -> str:
@@ -280,6 +183,7 @@ def _local_method(x, weights, plan, cval) -> str:
 
 
 # --- finite differences and boxes ----------------------------------------------------------------
+@planned
 def laplace(
     input: Any,
     *,
@@ -306,9 +210,10 @@ def laplace(
     modes = filter_modes(mode, len(ax), fn)
     w = jnp.asarray([1.0, -2.0, 1.0], real_dtype(x))
     terms = [[(w, (a,), (m,), (0,))] for a, m in zip(ax, modes, strict=True)]
-    return execute(x, terms, cval, "sum", method, precision, output=output, fn=fn)
+    return filter_plan(x, terms, cval, "sum", method, precision, output=output, fn=fn)
 
 
+@planned
 def uniform_filter(
     input: Any,
     size: int | Sequence[int] = 3,
@@ -349,7 +254,7 @@ def uniform_filter(
         _check_origin(o, s, fn)
         if s > 1:
             steps.append((jnp.full((int(s),), 1.0 / s, real_dtype(x)), (a,), (m,), (int(o),)))
-    return execute(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
+    return filter_plan(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
 
 
 def _check_origin(origin: Any, size: int, fn: str) -> None:
@@ -389,9 +294,10 @@ def _generic(fn, input, weights, mode, cval, origin, axes, output, method, preci
     if jnp.iscomplexobj(w):
         raise NotImplementedError(f"{fn}: complex `weights` are not supported; got {w.dtype}.")
     step = (w.astype(real_dtype(x)), ax_sorted, filter_modes(mode, len(ax), fn), tuple(origins))
-    return execute(x, [[step]], cval, method=method, precision=precision, output=output, fn=fn)
+    return filter_plan(x, [[step]], cval, method=method, precision=precision, output=output, fn=fn)
 
 
+@planned
 def ndimage_correlate(
     input: Any,
     weights: Any,
@@ -433,6 +339,7 @@ def ndimage_correlate(
     )
 
 
+@planned
 def ndimage_convolve(
     input: Any,
     weights: Any,

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv._buckets import radius_bucket
-from jaxconv._filters import Built, as_input, execute, filter_axes, filter_modes
+from jaxconv._convolve import planned
+from jaxconv._filters import as_input, filter_axes, filter_modes, filter_plan
 from jaxconv._gaussian import Gaussian, _sampled
 from jaxconv._gaussian_core import (
     check_discretization,
@@ -36,13 +37,14 @@ from jaxconv._gaussian_core import (
 )
 from jaxconv._gaussian_derivatives import _full_cov_derivative
 from jaxconv._methods import holds_nonfinite
+from jaxconv._plan import Built
 from jaxconv._util import check_real, concrete, float_dtype, per_axis
 
 _SIGMA = "a real number or one per axis"
 
 
 class _Taps(NamedTuple):
-    """Recipe of a filter's 1-D kernel (see ``_filters.Built``): params ``(σ, true radius)``.
+    """Recipe of a filter's 1-D kernel (see ``_plan.Built``): params ``(σ, true radius)``.
 
     Static: the half-size `bucket` (``_buckets.radius_bucket`` of the radius for a concrete σ,
     so every σ of a bucket runs one program; the radius itself for a traced σ, whose program is
@@ -198,6 +200,7 @@ def _orders(order: Any, n: int, fn: str) -> tuple[int, ...]:
     return tuple(int(o) for o in orders)
 
 
+@planned
 def gaussian_filter(
     input: Any,
     sigma: Any = None,
@@ -306,7 +309,7 @@ def gaussian_filter(
             modes = filter_modes(mode, n_cov, fn)
             k = _cov_kernel(arr, gauss, mean, orders, radius, truncate, _bucketed(x, cval, modes))
             step = (k, ax, modes, (0,) * n_cov)
-            return execute(
+            return filter_plan(
                 x, [[step]], cval, method=method, precision=precision, output=output, fn=fn
             )
     ax = filter_axes(axes, x.ndim, fn)
@@ -323,9 +326,10 @@ def gaussian_filter(
         discretization,
         fn,
     )
-    return execute(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
+    return filter_plan(x, [steps], cval, method=method, precision=precision, output=output, fn=fn)
 
 
+@planned
 def gaussian_filter1d(
     input: Any,
     sigma: Any,
@@ -357,7 +361,7 @@ def gaussian_filter1d(
     check_real(sigma, "sigma", fn, "a real number")
     check_truncate(truncate, fn)
     x = as_input(input, fn, output)
-    return gaussian_filter(
+    return gaussian_filter.plan(
         x,
         sigma,
         order,
@@ -398,6 +402,7 @@ def _gaussian_terms(
     return x, terms
 
 
+@planned
 def gaussian_laplace(
     input: Any,
     sigma: Any,
@@ -428,9 +433,10 @@ def gaussian_laplace(
     x, terms = _gaussian_terms(
         fn, input, sigma, 2, mode, cval, truncate, radius, axes, output, discretization
     )
-    return execute(x, terms, cval, "sum", method, precision, output=output, fn=fn)
+    return filter_plan(x, terms, cval, "sum", method, precision, output=output, fn=fn)
 
 
+@planned
 def gaussian_gradient_magnitude(
     input: Any,
     sigma: Any,
@@ -463,4 +469,4 @@ def gaussian_gradient_magnitude(
     x, terms = _gaussian_terms(
         fn, input, sigma, 1, mode, cval, truncate, radius, axes, output, discretization
     )
-    return execute(x, terms, cval, "root", method, precision, output=output, fn=fn)
+    return filter_plan(x, terms, cval, "root", method, precision, output=output, fn=fn)

@@ -24,8 +24,9 @@ the halos are the kernel's ``(lo, hi)`` in every mode.
 A halo must come from the adjacent block (one ``ppermute`` hop): a step whose halo is wider than a
 block is rejected with a ``ValueError`` (kernels up to the block size are fine).
 
-The plan of a public function comes from ``_plan.capture``, so the sharded functions accept
-exactly the arguments of their single-device twins and no convolution is written twice.
+The plan of a public function comes from its builder, ``fn.plan(...)`` (see ``_plan``), in the
+form ``_plan.resolved`` gives, so the sharded functions accept exactly the arguments of their
+single-device twins and no convolution is written twice.
 """
 
 import functools
@@ -39,8 +40,8 @@ from jax import lax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from jaxconv import _boundary, _convolve, _filters
-from jaxconv._plan import Op, Plan
+from jaxconv import _boundary, _convolve
+from jaxconv._plan import Op, Plan, combine_terms
 
 
 # --- layout and schedule -------------------------------------------------------------------------
@@ -297,7 +298,7 @@ def _execute_jit(x, dynamic, fill, *, static: _Static):
                     precision=static.precision,
                 )
             outs.append(y)
-        return _filters.combine_terms(outs, static.combine)
+        return combine_terms(outs, static.combine)
 
     spec = P(*static.spec)
     # check_vma=False: the engine's own primitive (``_methods._valid_p``) does not propagate the

@@ -1,148 +1,169 @@
-"""The *plan* of a jaxconv convolution or filter: what it computes, captured from a real call.
+"""The *plan* of a jaxconv convolution or filter: what it computes, as data.
 
 Every convolution and linear filter in jaxconv ends in the primitive
 :func:`jaxconv.correlate_padded` (extend by ``(lo, hi)`` with a boundary mode, then take the valid
 correlation), applied once (``convolve``, ``correlate2d``, ...) or as a short plan of terms of
-successive 1-D or N-D correlations combined by a sum or a norm (the ndimage filters of
-``_filters.py``, run by ``_filters._run``). :func:`capture` runs a public function with that final
-call intercepted, so all of its own argument handling (scipy's centring rules, kernel
-construction, validation) happens exactly as usual, and returns the plan: the distributed
-(``_halo``) and out-of-core (``_tiled``) executors then run it without a second implementation
+successive 1-D or N-D correlations combined by a sum or a norm (the ndimage filters). A public
+function is a *plan builder* (argument checks, scipy's centring rules, kernels) made callable by
+``_convolve.planned``, which runs the plan with the one executor ``_convolve.run``; the builder
+stays reachable as ``fn.plan(...)``, so the distributed (``_halo``) and out-of-core (``_tiled``)
+executors run the same plans (in the form :func:`resolved` gives) without a second implementation
 of any convolution.
+
+This module holds only data and what the executors share; it imports no other jaxconv module.
 """
 
-import contextlib
-import contextvars
 import functools
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
-
-from jaxconv import _boundary, _convolve, _edges, _filters, _gaussian_filters
 
 
 class Op(NamedTuple):
     """One ``correlate_padded(x, kernel, axes=axes, pads=pads, boundary=boundaries)`` step."""
 
-    kernel: Any  # one dimension per axis in `axes`, or `x.ndim` dimensions (then may be batched)
+    kernel: Any  # one dimension per axis in `axes`, or `x.ndim` (then may be batched); or Built
     axes: tuple[int, ...]
-    pads: tuple[tuple[int, int], ...]
+    pads: tuple[tuple[int, int], ...]  # ndimage's centring (origins) already applied
     boundaries: tuple[str, ...]  # canonical names (see _boundary)
 
 
 class Plan(NamedTuple):
-    """What a public function computes: ``combine(term(x) for term in terms)``."""
+    """What a public function computes: ``finish(combine(term(x) for term in terms))``.
+
+    A term runs its ops in turn. Two ways to run, both by ``_convolve.run``: a single correlation
+    planned eagerly (``program=False``, the convolve family: a concrete kernel may be inspected
+    for low rank, and the engine may swap the operands of a full correlation), or every term in
+    one jitted program (``program=True``, the ndimage filters: :class:`Built` kernels are
+    computed inside it, and with `rounding` every step's result is rounded to that dtype, as
+    scipy.ndimage stores each 1-D pass in ``output``).
+    """
 
     x: jax.Array
     terms: tuple[tuple[Op, ...], ...]
     fill: Any
-    combine: str  # "first", "sum" or "norm" (as in _filters._run)
+    combine: str  # "first", "sum", "norm" or "root" (see combine_terms)
     method: str
     precision: Any
     out_dtype: Any
+    compute: Any  # dtype of the kernels (and, when not `program`, of `x`) in the computation
+    program: bool = False
+    rounding: Any = None  # a dtype (ndimage's `output`) or None
+    flip: tuple[int, ...] = ()  # axes reversed at the end (correlate2d's valid-mode swap)
+    fn: str = "correlate_padded"  # the public function, for messages
 
 
-class _Captured(Exception):
-    def __init__(self, plan: Plan):
-        super().__init__("plan captured")
-        self.plan = plan
+def finish(plan: Plan, out: jax.Array) -> jax.Array:
+    """What happens after the plan's last correlation and combination."""
+    return jnp.flip(out, plan.flip) if plan.flip else out
 
 
-_CAPTURING = contextvars.ContextVar("jaxconv_capturing_plan", default=False)
-_PATCH_LOCK = threading.RLock()
+def combine_terms(outs: Sequence[jax.Array], how: str) -> jax.Array:
+    """The terms of a filter combined: "first", "sum", "norm" or "root".
+
+    ``"norm"`` is the magnitude ``sqrt(Σ |o|²)`` (real for complex terms); ``"root"`` is scipy's
+    ``generic_gradient_magnitude``, ``sqrt(Σ o²)``, complex for complex terms. Both are computed
+    as ``s · sqrt(Σ (o / s)²)`` with ``s = max |o|``, as ``hypot`` does, so they do not overflow
+    where the squares would (float32 terms beyond ~1.8e19). A NaN term gives NaN (missing data
+    is not "no edge"); an infinite one gives inf (for ``"norm"`` even beside a NaN, as
+    ``np.hypot``; ``"root"`` gives NaN there, as ``sqrt(inf² + NaN)``). Where every term is 0 the
+    result is 0 with gradient 0 (not NaN).
+    """
+    if how == "first":
+        return outs[0]
+    if how == "sum":
+        return sum(outs[1:], outs[0])
+    scale = functools.reduce(jnp.maximum, [jnp.abs(o) for o in outs])  # NaN propagates
+    regular = (scale > 0) & (scale < jnp.inf)  # 0, inf and NaN are handled apart
+    one = jnp.ones((), scale.dtype)
+    s = jnp.where(regular, scale, one)  # double `where`s: finite gradients everywhere
+    ys = [o / s.astype(o.dtype) for o in outs]  # explicit casts: strict promotion holds
+    if how == "norm":
+        total = sum(jnp.real(y * jnp.conj(y)) for y in ys)
+        # hypot's rule: an infinite term wins over a NaN one
+        scale = jnp.where(functools.reduce(jnp.logical_or, map(jnp.isinf, outs)), jnp.inf, scale)
+    else:
+        total = sum(y * y for y in ys)
+    other = jnp.where(scale == 0, jnp.zeros((), scale.dtype), scale)  # 0 with gradient 0
+    mag = jnp.sqrt(jnp.where(regular, total, one.astype(total.dtype))) * s.astype(total.dtype)
+    return jnp.where(regular, mag, other.astype(total.dtype))
 
 
-def _capture_correlate(original, x, k, axes, pads, boundaries, fillvalue, method, precision, fn):
-    """Stands in for ``_convolve._correlate``, the last call of the convolve family."""
-    if not _CAPTURING.get():
-        return original(x, k, axes, pads, boundaries, fillvalue, method, precision, fn)
-    out_dtype, compute = _convolve._result_dtype(x, k)
-    op = Op(k.astype(compute), tuple(axes), tuple(map(tuple, pads)), tuple(boundaries))
-    plan = Plan(x.astype(compute), ((op,),), fillvalue, "first", method, precision, out_dtype)
-    raise _Captured(plan)
+def real_dtype(x: jax.Array) -> Any:
+    """Dtype of a filter's kernel weights: float32 for complex64 and for half precisions.
+
+    The engine would compute half precisions in float32 anyway (rounding the weights to bfloat16
+    loses 3 digits).
+    """
+    dtype = jnp.finfo(x.dtype).dtype
+    return jnp.dtype(jnp.float32) if dtype.itemsize < 4 else dtype
 
 
-def _capture_run(original, x, weights, cval, *, plan, combine, method, precision, output=None):
-    """Stands in for ``_filters._run``, the executor of every ndimage-style filter."""
-    if not _CAPTURING.get():
-        return original(
-            x, weights, cval, plan=plan, combine=combine, method=method, precision=precision,
-            output=output,
-        )  # fmt: skip
-    if output is not None and np.dtype(output).kind not in "fc":
-        # scipy.ndimage truncates every 1-D pass to an integer `output`; the distributed and
-        # tiled executors only cast the final result, which would differ, so they refuse.
+@jax.tree_util.register_pytree_node_class
+class Built:
+    """A kernel computed inside the filter's program, from traced `params` by a static `recipe`.
+
+    A pytree whose leaves are the params and whose structure holds the recipe, so a jitted
+    program is keyed on the recipe, not the params' values: a new σ reuses the compiled program,
+    and the kernel's taps cost no program of their own. `recipe` is hashable, with a ``shape``,
+    ``build(params) -> kernel`` (traceable) and ``crop(kernel, params)``, which drops the zero
+    taps that a static size adds (for :func:`resolved`: the halo and tile executors would
+    otherwise exchange and read wider halos).
+    """
+
+    def __init__(self, recipe: Any, params: Any):
+        self.recipe, self.params = recipe, params
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.recipe.shape
+
+    def kernel(self) -> jax.Array:
+        return self.recipe.build(self.params)
+
+    def tree_flatten(self):
+        return (self.params,), self.recipe
+
+    @classmethod
+    def tree_unflatten(cls, recipe, children):
+        return cls(recipe, children[0])
+
+
+_build_kernel = jax.jit(Built.kernel)  # one program per recipe (bucket), not per σ
+
+
+def _resolved_op(op: Op, dtype: Any) -> Op:
+    k, pads = op.kernel, op.pads
+    if isinstance(k, Built):
+        full = k.shape
+        k = k.recipe.crop(_build_kernel(k), k.params)
+        # The crop drops as many zero taps on each side (odd sizes): the reach shrinks by as many.
+        cut = [(m - c) // 2 for m, c in zip(full, k.shape, strict=True)]
+        pads = tuple((lo - c, hi - c) for (lo, hi), c in zip(pads, cut, strict=True))
+    return op._replace(kernel=k.astype(dtype), pads=pads)
+
+
+def resolved(plan: Plan) -> Plan:
+    """The plan as the halo and tile executors take it: every kernel an array of the compute
+    dtype, a :class:`Built` one cropped to its true radius (its pads shrunk to match), and `x`
+    in the compute dtype (for the convolve family; a filter's `x` is already float).
+
+    Raises ``NotImplementedError`` for an integer `rounding`: scipy.ndimage truncates every 1-D
+    pass to an integer ``output``; those executors only cast the final result, which would differ.
+    """
+    if plan.rounding is not None and np.dtype(plan.rounding).kind not in "fc":
         raise NotImplementedError(
             f"`output` must be a float or complex dtype for the sharded and tiled filters; got "
-            f"{np.dtype(output)}. Filter with output=None and cast the result."
+            f"{np.dtype(plan.rounding)}. Filter with output=None and cast the result."
         )
-    terms = []
-    for term, term_w in zip(plan, weights, strict=True):
-        ops = []
-        for (axes, modes, origins), w in zip(term, term_w, strict=True):
-            if isinstance(w, _filters.Built):  # one program per recipe, less its zero taps
-                w = w.recipe.crop(_build_kernel(w), w.params)
-            w = w.astype(_filters.real_dtype(x))
-            # ndimage's centring, exactly as in _filters._correlate.
-            pads = tuple(
-                (m // 2 + o, m - 1 - m // 2 - o) for m, o in zip(w.shape, origins, strict=True)
-            )
-            bounds = _boundary.canonical_boundaries(modes, len(axes), "filter")
-            ops.append(Op(w, tuple(axes), pads, bounds))
-        terms.append(tuple(ops))
-    out_dtype = x.dtype if output is None else np.dtype(output)
-    raise _Captured(Plan(x, tuple(terms), cval, combine, method, precision, out_dtype))
+    terms = tuple(tuple(_resolved_op(op, plan.compute) for op in term) for term in plan.terms)
+    x = plan.x if plan.program else plan.x.astype(plan.compute)
+    return plan._replace(x=x, terms=terms)
 
 
-_build_kernel = jax.jit(_filters.Built.kernel)
-
-
-@contextlib.contextmanager
-def _intercepting() -> Iterator[None]:
-    # The patched functions check a context variable, so other threads that call jaxconv while a
-    # plan is captured here run normally.
-    with _PATCH_LOCK:
-        saved = (_convolve._correlate, _filters._run)
-        _convolve._correlate = functools.partial(_capture_correlate, saved[0])
-        _filters._run = functools.partial(_capture_run, saved[1])
-        token = _CAPTURING.set(True)
-        try:
-            yield
-        finally:
-            _CAPTURING.reset(token)
-            _convolve._correlate, _filters._run = saved
-
-
-# The public functions whose whole computation is the plan `capture` returns: argument checks,
-# kernels, then one call of `_convolve._correlate` or of `_filters._run`. A function that calls the
-# engine twice (a difference of Gaussians, convolve_separable) would be captured half-way.
-PLANNED = frozenset(
-    {
-        *(_convolve.convolve, _convolve.correlate, _convolve.convolve2d, _convolve.correlate2d),
-        *(_convolve.correlate_padded, _filters.laplace, _filters.uniform_filter),
-        *(_filters.ndimage_correlate, _filters.ndimage_convolve, _gaussian_filters.gaussian_filter),
-        *(_gaussian_filters.gaussian_filter1d, _gaussian_filters.gaussian_laplace),
-        *(_gaussian_filters.gaussian_gradient_magnitude, _edges.sobel, _edges.prewitt),
-        *(_edges.scharr, _edges.edge_magnitude),
-    }
-)
-
-
-def capture(fn: Callable, *args: Any, **kwargs: Any) -> tuple[Plan | None, Any]:
-    """Runs ``fn(*args, **kwargs)`` up to its final correlation; returns ``(plan, None)``.
-
-    All argument checking and kernel construction happen as in a normal call; only the last step
-    (which would compute) is replaced. A function that never reaches it runs to the end and
-    ``(None, result)`` is returned. `fn` must be in :data:`PLANNED`.
-    """
-    if fn not in PLANNED:
-        raise ValueError(f"capture: {fn!r} is not a single-plan jaxconv function.")
-    with _intercepting():
-        try:
-            result = fn(*args, **kwargs)
-        except _Captured as captured:
-            return captured.plan, None
-    return None, result
+def filtered_axes(plan: Plan) -> set[int]:
+    """The axes of `x` that some step of the plan correlates along."""
+    return {a for term in plan.terms for op in term for a in op.axes}

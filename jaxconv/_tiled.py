@@ -11,8 +11,8 @@ inputs the in-memory call would use, and the result equals it to round-off for e
 * along a ``wrap`` axis, the window is read with indices modulo the axis length.
 
 All windows have one shape (the last tile of an axis overlaps the previous one), so the tile
-function is compiled once. The reach of a jaxconv function is found from its plan (see
-``_plan.capture``); any other shape-preserving function of local support needs ``halo=``.
+function is compiled once. The reach of a jaxconv function is found from its plan (``fn.plan``,
+see ``_plan``); any other shape-preserving function of local support needs ``halo=``.
 
 Memory: tiles are sized so that ``workset(T) × window samples × itemsize <= memory_limit`` for a
 plan of ``T`` terms, where ``workset(T) = 10 + 6 T`` (see :func:`workset`) bounds the live copies of
@@ -266,9 +266,11 @@ def apply_tiled(
             f"{name}: `fn` must return an array of its input's shape (use mode='same'); got "
             f"{out_aval.shape} for an input of shape {proxy.shape}."
         )
-    plan = _plan.capture(fn, proxy, *args, **kwargs)[0] if fn in _plan.PLANNED else None
-    if plan is not None and plan.x.shape != proxy.shape:
+    plan = fn.plan(proxy, *args, **kwargs) if hasattr(fn, "plan") else None
+    if not isinstance(plan, _plan.Plan) or plan.x.shape != proxy.shape:
         plan = None  # correlate2d's "valid" swap: never shape-preserving anyway
+    else:
+        plan = _plan.resolved(plan)  # Built kernels cropped: the true reach
     if halo is not None:
         reach, wrap = _halo_arg(name, halo, len(shape)), set()
     elif plan is not None:

@@ -53,7 +53,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import jaxconv
-from jaxconv import _convolve, _edges, _filters, _gaussian_filters, _halo, _plan
+from jaxconv import _convolve, _edges, _filters, _gaussian_filters, _halo
+from jaxconv._plan import Op, Plan, filtered_axes, finish, resolved
 from jaxconv._tiled import apply_tiled
 
 _DEFAULT_AXIS = "d"
@@ -112,10 +113,6 @@ def _check_mesh(fn: str, mesh: Any, spec: tuple) -> None:
         raise ValueError(f"{fn}: `spec` uses a mesh axis twice; got {spec!r}.")
 
 
-def _filtered_axes(plan: _plan.Plan) -> set[int]:
-    return {a for term in plan.terms for op in term for a in op.axes}
-
-
 def _input_layout(x: Any) -> tuple[Mesh, tuple] | None:
     sharding = getattr(x, "sharding", None)
     if isinstance(sharding, NamedSharding) and sharding.mesh.size > 1:
@@ -123,8 +120,8 @@ def _input_layout(x: Any) -> tuple[Mesh, tuple] | None:
     return None
 
 
-def _default_layout(fn: str, plan: _plan.Plan, mesh: Mesh | None) -> tuple[Mesh, tuple]:
-    x, filtered = plan.x, _filtered_axes(plan)
+def _default_layout(fn: str, plan: Plan, mesh: Mesh | None) -> tuple[Mesh, tuple]:
+    x, filtered = plan.x, filtered_axes(plan)
     batch = [a for a in range(x.ndim) if a not in filtered and x.shape[a] > 1]
     devices = jax.devices() if mesh is None else None
     spec = [None] * x.ndim
@@ -159,7 +156,7 @@ def _default_layout(fn: str, plan: _plan.Plan, mesh: Mesh | None) -> tuple[Mesh,
     return mesh, tuple(spec)
 
 
-def _fits(plan: _plan.Plan, devices: list, spec: list, fn: str) -> bool:
+def _fits(plan: Plan, devices: list, spec: list, fn: str) -> bool:
     try:
         _halo.schedule(plan, Mesh(np.asarray(devices), (_DEFAULT_AXIS,)), tuple(spec), fn)
     except ValueError:
@@ -167,7 +164,7 @@ def _fits(plan: _plan.Plan, devices: list, spec: list, fn: str) -> bool:
     return True
 
 
-def _layout(fn: str, plan: _plan.Plan, mesh: Any, spec: Any) -> tuple[Mesh, tuple]:
+def _layout(fn: str, plan: Plan, mesh: Any, spec: Any) -> tuple[Mesh, tuple]:
     ndim = plan.x.ndim
     if spec is None:
         if mesh is None:
@@ -192,9 +189,9 @@ def _layout(fn: str, plan: _plan.Plan, mesh: Any, spec: Any) -> tuple[Mesh, tupl
     return mesh, spec
 
 
-def _pad_batch(plan: _plan.Plan, mesh: Mesh, spec: tuple) -> tuple[_plan.Plan, tuple]:
+def _pad_batch(plan: Plan, mesh: Mesh, spec: tuple) -> tuple[Plan, tuple]:
     """Pads unfiltered (batch) axes to a multiple of their shard count; returns the true sizes."""
-    filtered = _filtered_axes(plan)
+    filtered = filtered_axes(plan)
     x, sizes = plan.x, plan.x.shape
     widths = [(0, 0)] * x.ndim
     for a, entry in enumerate(spec):
@@ -204,7 +201,7 @@ def _pad_batch(plan: _plan.Plan, mesh: Mesh, spec: tuple) -> tuple[_plan.Plan, t
     if not any(hi for _, hi in widths):
         return plan, sizes
 
-    def pad_kernel(op: _plan.Op) -> _plan.Op:
+    def pad_kernel(op: Op) -> Op:
         k = op.kernel
         if k.ndim != x.ndim:
             return op
@@ -215,18 +212,19 @@ def _pad_batch(plan: _plan.Plan, mesh: Mesh, spec: tuple) -> tuple[_plan.Plan, t
     return plan._replace(x=jnp.pad(x, widths), terms=terms), sizes
 
 
-def _run(fn: str, single: Callable, args, kwargs, mesh, spec, post=None) -> jax.Array:
-    plan, _ = _plan.capture(single, *args, **kwargs)
-    if plan is None:  # pragma: no cover - only if the engine's internals change
-        raise RuntimeError(f"{fn}: internal error: the single-device call left no plan.")
+def _run(fn: str, single: Callable, args, kwargs, mesh, spec) -> jax.Array:
+    plan = single.plan(*args, **kwargs)
+    if not isinstance(plan, Plan):  # a degenerate input (empty, or no axis): the result itself
+        return plan
+    plan = resolved(plan)
     mesh, spec = _layout(fn, plan, mesh, spec)
     padded, sizes = _pad_batch(plan, mesh, spec)
     out = _halo.execute(padded, mesh, spec, fn)
     if padded is not plan:
-        filtered = _filtered_axes(plan)
+        filtered = filtered_axes(plan)
         out = out[tuple(slice(0, n) if a not in filtered else slice(None) for a, n in
                         enumerate(sizes))]  # fmt: skip
-    return out if post is None else post(out)
+    return finish(plan, out)
 
 
 # --- the twins -----------------------------------------------------------------------------------
@@ -236,21 +234,20 @@ _EXTRA = (
 )
 
 
-def _twin(single: Callable, post: Callable | None = None) -> Callable:
-    """The sharded version of a jaxconv function (same signature, plus `mesh` and `spec`).
+def _twin(single: Callable) -> Callable:
+    """The sharded version of a planned jaxconv function (same signature, plus `mesh`, `spec`).
 
     Generated rather than written out, so that each twin follows its single-device function's
-    arguments exactly; ``post(args, kwargs)`` may return a function applied to the result.
+    arguments exactly, and runs the plan that function's ``plan`` builds.
     """
     name = single.__name__
     fn = f"sharded.{name}"
-    if single not in _plan.PLANNED:
-        raise TypeError(f"{name} is not a single-plan jaxconv function (see _plan.PLANNED).")
+    if not hasattr(single, "plan"):
+        raise TypeError(f"{name} is not a planned jaxconv function (it has no `plan`).")
 
     @functools.wraps(single)
     def twin(*args: Any, mesh: Any = None, spec: Any = None, **kwargs: Any) -> jax.Array:
-        finish = None if post is None else post(args, kwargs)
-        return _run(fn, single, args, kwargs, mesh, spec, finish)
+        return _run(fn, single, args, kwargs, mesh, spec)
 
     sig = inspect.signature(single)
     twin.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *_EXTRA])
@@ -269,19 +266,6 @@ def _twin(single: Callable, post: Callable | None = None) -> Callable:
         "        divide, or a halo wider than a block.\n"
     )
     return twin
-
-
-def _correlate2d_post(args: tuple, kwargs: dict) -> Callable | None:
-    # correlate2d's "valid" mode with a larger second input swaps the operands and flips the
-    # result after its last correlation (which is what the plan captures).
-    bound = inspect.signature(_convolve.correlate2d).bind(*args, **kwargs)
-    bound.apply_defaults()
-    a, b, mode = bound.arguments["in1"], bound.arguments["in2"], bound.arguments["mode"]
-    if mode == "valid" and np.ndim(a) == np.ndim(b) >= 2:
-        s1, s2 = np.shape(a), np.shape(b)
-        if all(y >= x for x, y in zip(s1[-2:], s2[-2:], strict=True)) and s1[-2:] != s2[-2:]:
-            return lambda out: jnp.flip(out, (-2, -1))
-    return None
 
 
 def _fit_batch_twin(single: Callable) -> Callable:
@@ -334,7 +318,7 @@ def _fit_batch_twin(single: Callable) -> Callable:
 convolve = _twin(_convolve.convolve)
 correlate = _twin(_convolve.correlate)
 convolve2d = _twin(_convolve.convolve2d)
-correlate2d = _twin(_convolve.correlate2d, _correlate2d_post)
+correlate2d = _twin(_convolve.correlate2d)
 correlate_padded = _twin(_convolve.correlate_padded)
 
 gaussian_filter = _twin(_gaussian_filters.gaussian_filter)
