@@ -53,3 +53,80 @@ def test_scipy_twins_say_which_call_they_reproduce():
     }
     for name, reference in twins.items():
         assert reference in getattr(jaxconv, name).__doc__, name
+
+
+def _module_attribute_assignments(source: str, modules: set[str]) -> list[str]:
+    """``<module>.<attr> = ...`` (or ``+=``, or a ``setattr``) where `<module>` is imported from
+    the jaxconv package in `source`."""
+    import ast
+
+    tree = ast.parse(source)
+    local = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "jaxconv":
+            local |= {a.asname or a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.Import):
+            # `import jaxconv.x` binds `jaxconv`; `import jaxconv.x as y` binds `y`
+            local |= {
+                a.asname or a.name.split(".")[0]
+                for a in node.names
+                if a.name.split(".")[0] == "jaxconv"
+            }
+    found = []
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "setattr"
+            and node.args
+        ):
+            targets = [ast.Attribute(value=node.args[0], attr="?")]
+        for t in targets:
+            for sub in t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]:
+                base = sub
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                if sub is not base and isinstance(base, ast.Name) and base.id in local:
+                    found.append(f"line {node.lineno}: {ast.unparse(sub)}")
+    return found
+
+
+def test_no_module_reassigns_another_modules_attributes():
+    # Plans are explicit (issue 18): no jaxconv module swaps another's functions at run time.
+    from pathlib import Path
+
+    root = Path(jaxconv.__file__).parent
+    modules = {p.stem for p in root.glob("*.py")} | {p.name for p in root.iterdir() if p.is_dir()}
+    offenders = {
+        path.name: found
+        for path in sorted(root.rglob("*.py"))
+        if (found := _module_attribute_assignments(path.read_text(), modules))
+    }
+    assert not offenders, offenders
+
+
+def test_the_module_assignment_check_sees_a_patch():
+    source = "from jaxconv import _convolve, _filters\n_convolve._correlate = None\n"
+    assert _module_attribute_assignments(source, {"_convolve", "_filters"}) == [
+        "line 2: _convolve._correlate"
+    ]
+    source = "import jaxconv._filters\nsetattr(jaxconv._filters, '_run', 1)\nx.y = 1\n"
+    assert len(_module_attribute_assignments(source, {"_filters"})) == 1
+
+
+def test_planned_functions_expose_their_plan_builder():
+    import numpy as np
+
+    from jaxconv._plan import Plan
+
+    plan = jaxconv.gaussian_filter.plan(np.ones((8, 8)), 1.0)
+    assert isinstance(plan, Plan) and plan.program and len(plan.terms[0]) == 2
+    assert inspect.signature(jaxconv.gaussian_filter.plan) == inspect.signature(
+        jaxconv.gaussian_filter
+    )
+    plan = jaxconv.correlate2d.plan(np.ones((2, 2)), np.ones((3, 4)), "valid")
+    assert plan.flip == (-2, -1) and not plan.program
+    assert not hasattr(jaxconv.convolve_separable, "plan")  # two engine calls: not one plan
