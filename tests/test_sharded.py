@@ -86,7 +86,9 @@ def test_twins_take_the_single_device_arguments_plus_mesh_and_spec():
     for name in names:
         single = inspect.signature(getattr(jaxconv, name)).parameters
         twin = inspect.signature(getattr(sh, name)).parameters
-        assert list(twin) == [*single, "mesh", "spec"], name
+        var = [p for p in single if single[p].kind is inspect.Parameter.VAR_KEYWORD]
+        named = [p for p in single if p not in var]
+        assert list(twin) == [*named, "mesh", "spec", *var], name  # **options stay last
         for p in ("mesh", "spec"):
             assert twin[p].kind is inspect.Parameter.KEYWORD_ONLY and twin[p].default is None
         assert getattr(sh, name).__doc__.startswith(f"Sharded :func:`jaxconv.{name}`")
@@ -143,3 +145,16 @@ def test_complex_gradient_magnitude_like_ndimage():
     got = sh.gaussian_gradient_magnitude(x, 1.0)
     assert np.iscomplexobj(got)
     np.testing.assert_allclose(got, ndi.gaussian_gradient_magnitude(x, 1.0), atol=1e-13)
+
+
+def test_only_planned_functions_have_twins():
+    with pytest.raises(TypeError, match=r"convolve_separable is not a planned jaxconv function"):
+        sh._twin(jaxconv.convolve_separable)  # two engine calls: no single plan
+
+
+def test_a_degenerate_input_gives_the_result_without_a_plan():
+    # An empty input never reaches a correlation: its (empty) result of the mode's shape comes back.
+    out = sh.convolve(np.zeros((0, 3)), np.ones((2, 2)))
+    assert out.shape == (0, 4) and out.dtype == np.float64
+    out = sh.gaussian_filter(np.zeros((0, 5)), 1.0)
+    assert out.shape == (0, 5)
