@@ -274,3 +274,17 @@ def test_peak_memory_stays_under_the_cap(tmp_path):
     assert result["file"] >= 4 * cap
     assert result["error"] <= 1e-12
     assert 0 < result["peak"] <= cap, f"peak {result['peak'] / 2**20:.1f} MiB"
+
+
+def test_the_reach_of_a_bucketed_gaussian_is_its_true_radius():
+    # The single-device program builds each kernel at its radius' bucket, with zero taps beyond
+    # the radius; the tiles read only scipy's radius, int(truncate * σ + 0.5).
+    from jaxconv import _plan
+
+    x = np.zeros((40, 30))
+    plan = jaxconv.gaussian_filter.plan(x, (1.0, 2.2), mode=("reflect", "wrap"))
+    assert [op.kernel.shape for op in plan.terms[0]] == [(17,), (33,)]  # buckets 8 and 16
+    reach, wrap = _tiled._reach(_plan.resolved(plan), 2)
+    assert reach == [(4, 4), (9, 9)] and wrap == {1}
+    plan = jaxconv.gaussian_filter.plan(x, cov=[[2.0, 0.5], [0.5, 1.0]], truncate=2.0)
+    assert _tiled._reach(_plan.resolved(plan), 2)[0] == [(3, 3), (2, 2)]
