@@ -77,7 +77,7 @@ def spectral_covariance(
     # Noise floor: the median power of the target near the Nyquist corner, where a blur leaves
     # little signal. Bins below a multiple of it are noise, whatever the ratio says.
     outer = np.max([np.abs(w) for w in omegas], axis=0) > 0.8 * np.pi
-    floor = jnp.median(ay2[outer]) if outer.any() else jnp.zeros((), dtype)
+    floor = _median(ay2[outer]) if outer.any() else jnp.zeros((), dtype)
     ratio2 = (ay2 - floor) / jnp.maximum(ax2, tiny)
     mask = (
         (ratio2 >= band[0] ** 2)
@@ -111,6 +111,30 @@ def spectral_covariance(
         return cov
     g = jnp.where(enough & jnp.isfinite(theta[-1]), jnp.exp(theta[-1]), 1.0)
     return cov, g
+
+
+def _median(x: jax.Array) -> jax.Array:
+    """``jnp.median`` of a float vector, bit for bit, sorting integers instead of floats.
+
+    Non-negative floats order as their bit patterns; the map below orders negative ones too.
+    XLA:CPU sorts int64 keys 4-5x faster than floats (whose comparator handles NaN and signed
+    zeros): on the 23,600 bins of a 256² spectrum's corner, 0.9 against 5.2 ms, the bulk of
+    the spectral start. The two middle elements are averaged as ``jnp.median`` does.
+    """
+    ints = np.dtype(f"int{8 * x.dtype.itemsize}")  # the float's own width
+    flip = jnp.asarray(np.iinfo(ints).max, ints)
+    sign = 8 * x.dtype.itemsize - 1
+
+    def key(v):  # an involution: the float's bits to order-preserving ints, and back
+        return v ^ ((v >> sign) & flip)
+
+    bits = jax.lax.bitcast_convert_type(x, ints)
+    srt = jax.lax.bitcast_convert_type(key(jnp.sort(key(bits))), x.dtype)
+    n = x.size
+    lo, hi = srt[(n - 1) // 2], srt[n // 2]
+    half = 0.5 if n % 2 == 0 else 0.0
+    mid = lo * (1.0 - half) + hi * half
+    return jnp.where(jnp.any(jnp.isnan(x)), jnp.nan, mid)
 
 
 def _hann(shape: Sequence[int], dtype: Any) -> jax.Array:
