@@ -137,9 +137,10 @@ def _bucketed(x: jax.Array, cval: Any, modes: Sequence[str]) -> bool:
 
     Not for an input (or a `cval` that is read) holding NaN or inf: a zero tap times NaN or inf
     is NaN, which would reach beyond scipy's radius. Nor for a traced input: it runs in the
-    caller's program, which a bucket would not spare a compilation (only cost taps).
+    caller's program, which a bucket would not spare a compilation (only cost taps). Nor for a
+    global array of several processes (multi-host), whose values this process cannot read.
     """
-    if isinstance(x, jax.core.Tracer):
+    if isinstance(x, jax.core.Tracer) or not x.is_fully_addressable:
         return False
     return not holds_nonfinite(x, cval if "constant" in modes else None)
 
