@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
@@ -315,6 +316,18 @@ def _compile(lowered: Any, leaves: list, options: dict) -> Any:
     return lowered.compile()
 
 
+def _aval_key(v: Any) -> tuple:
+    """What a compiled program is specific to in an argument: shape, dtype, weak type, sharding.
+
+    Arrays (jax and numpy) read their attributes: ``jnp.result_type`` on every leaf (a carry
+    has ~40) made the four look-ups of a warm ``fit_gaussian`` cost 0.39 ms, now 0.10 ms. A
+    numpy dtype that jit would canonicalise (float64 without x64) only keys a separate entry.
+    """
+    if isinstance(v, (jax.Array, np.ndarray)):
+        return (v.shape, v.dtype, getattr(v, "weak_type", False), getattr(v, "sharding", None))
+    return (jnp.shape(v), jnp.result_type(v), False, None)
+
+
 def compiled(
     fn: Callable, static: Any, *args: Any, batched: bool = False
 ) -> tuple[Callable, float]:
@@ -323,11 +336,7 @@ def compiled(
     `batched`: a program of a batched fit (compiled for its run time, see `_CPU_BATCH`).
     """
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    avals = tuple(
-        (jnp.shape(v), jnp.result_type(v), getattr(v, "weak_type", False),
-         getattr(v, "sharding", None))
-        for v in leaves
-    )  # fmt: skip
+    avals = tuple(map(_aval_key, leaves))
     key = (fn, static, treedef, avals)
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
