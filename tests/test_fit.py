@@ -18,6 +18,7 @@ from jax.test_util import check_grads
 import jaxconv
 from jaxconv import _fit_step, _solvers
 from jaxconv._forward import convolve_circular
+from jaxconv._spectral import _median
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
 SEED_COV = np.array([[1.0, 0.5], [0.5, 1.0]])
@@ -593,3 +594,21 @@ def test_spectral_covariance_is_close_on_periodic_data():
     est, gain = jaxconv.spectral_covariance(x, 0.5 * y, gain=True)
     np.testing.assert_allclose(est, cov, atol=0.1)
     assert abs(float(gain) - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 1001])
+def test_spectral_median_matches_numpy(n, dtype):
+    # The noise floor's median sorts the floats' bits as integers: same values as numpy's,
+    # with negative values, signed zeros, ties and an infinity (not in the middle) among them.
+    rng = np.random.default_rng(n)
+    v = (rng.random(n) ** 8 - 0.3) * (rng.random(n) > 0.3)
+    v[: n // 4] = -0.0
+    if n > 2:
+        v[-1] = np.inf
+    v = v.astype(dtype)
+    got = jax.jit(_median)(jnp.asarray(v))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, np.median(v), rtol=np.finfo(dtype).eps)
+    v[n // 2] = np.nan
+    assert np.isnan(_median(jnp.asarray(v)))
