@@ -13,6 +13,7 @@ from jax import lax
 from jaxconv import _boundary, _memory, _methods
 from jaxconv._methods import promote
 from jaxconv._plan import Built, Op, Plan, combine_terms, finish, real_dtype
+from jaxconv._util import concrete
 
 MODES = ("full", "same", "valid")
 _PRECISIONS = {
@@ -144,16 +145,6 @@ def _result_dtype(in1: jax.Array, in2: jax.Array) -> tuple[Any, Any]:
     return dtype, compute
 
 
-def _concrete(x: Any) -> np.ndarray | None:
-    """`x` as numpy when its value is known at trace time, else None."""
-    try:
-        return np.asarray(x)
-    except jax.errors.TracerArrayConversionError:
-        return None
-    except jax.errors.ConcretizationTypeError:
-        return None
-
-
 def _plan(
     n: Sequence[int], k: jax.Array, axes: Sequence[int], batch: int, method: str, fn: str
 ) -> tuple[str, Any]:
@@ -168,7 +159,7 @@ def _plan(
     separable_useful = d >= 2 and min(m) >= 3 and math.prod(m) > 16
     if method == "separable" or (method == "auto" and separable_useful):
         shared = all(s == 1 for i, s in enumerate(k.shape) if i not in axes)
-        value = _concrete(k) if shared else None
+        value = concrete(k) if shared else None
         if value is not None:
             value = np.moveaxis(value, axes, range(-d, 0)).reshape(m)
             value = value.astype(np.promote_types(value.dtype, np.float32))  # half: in float32
@@ -390,7 +381,7 @@ def _full_swap(x_shape, k_shape, axes, pads, boundaries, fillvalue, method) -> b
         return False
     if any(b != "constant" for b in boundaries) or isinstance(fillvalue, jax.core.Tracer):
         return False
-    fill = _concrete(fillvalue)
+    fill = concrete(fillvalue)
     if fill is None or np.any(fill != 0):
         return False
     now = math.prod(x_shape[a] + 2 * (k - 1) for a, k in zip(axes, m, strict=True))

@@ -15,7 +15,7 @@ import numpy as np
 from jax.scipy.special import ndtr
 
 from jaxconv._buckets import radius_bucket
-from jaxconv._util import check_real, concrete, device_array, per_axis
+from jaxconv._util import check_real, concrete, device_array, per_axis_ints
 
 DISCRETIZATIONS = ("sample", "integrate", "discrete", "scipy")
 
@@ -32,14 +32,7 @@ def check_discretization(discretization: Any, fn: str, allowed: Sequence[str] = 
 
 def static_radius(radius: Any, ndim: int, fn: str) -> tuple[int, ...]:
     """`radius` (an int or one per axis) as a tuple of non-negative Python ints."""
-    out = per_axis(radius, ndim, "radius", fn)
-    for r in out:
-        if isinstance(r, jax.core.Tracer) or not isinstance(r, (int, np.integer)) or r < 0:
-            raise ValueError(
-                f"{fn}: `radius` must be a non-negative int or one per axis "
-                f"(static, not traced); got {radius!r}."
-            )
-    return tuple(int(r) for r in out)
+    return per_axis_ints(radius, ndim, "radius", fn, note=" (static, not traced)")
 
 
 def traced_size_error(fn: str, name: str) -> ValueError:

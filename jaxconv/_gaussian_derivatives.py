@@ -28,16 +28,14 @@ from jaxconv._gaussian_core import (
     traced_size_error,
 )
 from jaxconv._linalg import cholesky, solve_lower
-from jaxconv._util import check_positive, concrete, device_array, float_dtype, per_axis
-
-
-def _orders(order: Any, ndim: int, fn: str) -> tuple[int, ...]:
-    orders = per_axis(order, ndim, "order", fn)
-    if not all(isinstance(o, (int, np.integer)) and o >= 0 for o in orders):
-        raise ValueError(
-            f"{fn}: `order` must be a non-negative int or one per axis; got {order!r}."
-        )
-    return tuple(int(o) for o in orders)
+from jaxconv._util import (
+    check_positive,
+    concrete,
+    device_array,
+    float_dtype,
+    per_axis,
+    per_axis_ints,
+)
 
 
 def _infer_ndim(default: int | None, *values: Any) -> int:
@@ -177,7 +175,7 @@ def gaussian_derivative_kernel(
         arr, form = parse_cov(cov, fn)
         ndim = _infer_ndim(None if form == "scalar" else arr.shape[0], order, radius)
         dtype = float_dtype(dtype, arr)
-        orders = _orders(order, ndim, fn)
+        orders = per_axis_ints(order, ndim, "order", fn)
         if form == "full" and discretization == "sample":
             if radius is not None:
                 radii = static_radius(radius, ndim, fn)
@@ -198,7 +196,7 @@ def gaussian_derivative_kernel(
     else:
         ndim = _infer_ndim(None, order, sigma, radius)
         dtype = float_dtype(dtype, sigma)
-        orders = _orders(order, ndim, fn)
+        orders = per_axis_ints(order, ndim, "order", fn)
     sigmas = sigma_axes(sigma, ndim, fn, dtype)
     if radius is not None:
         radii = static_radius(radius, ndim, fn)

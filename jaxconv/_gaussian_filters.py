@@ -38,7 +38,7 @@ from jaxconv._gaussian_core import (
 from jaxconv._gaussian_derivatives import _full_cov_derivative
 from jaxconv._methods import holds_nonfinite
 from jaxconv._plan import Built
-from jaxconv._util import check_real, concrete, float_dtype, per_axis
+from jaxconv._util import check_real, concrete, float_dtype, per_axis, per_axis_ints
 
 _SIGMA = "a real number or one per axis"
 
@@ -192,15 +192,6 @@ def _sigma_list(sigma: Any, n: int, fn: str) -> tuple:
     return tuple(arr[i] for i in range(n))
 
 
-def _orders(order: Any, n: int, fn: str) -> tuple[int, ...]:
-    orders = per_axis(order, n, "order", fn)
-    if not all(isinstance(o, (int, np.integer)) and o >= 0 for o in orders):
-        raise ValueError(
-            f"{fn}: `order` must be a non-negative int or one per axis; got {order!r}."
-        )
-    return tuple(int(o) for o in orders)
-
-
 @planned
 def gaussian_filter(
     input: Any,
@@ -304,7 +295,7 @@ def gaussian_filter(
                     f"{fn}: discretization={discretization!r} needs an axis-aligned `cov` "
                     "(concrete and diagonal); a full covariance is sampled ('sample')."
                 )
-            orders = _orders(order, n_cov, fn)
+            orders = per_axis_ints(order, n_cov, "order", fn)
             if any(orders) and mean is not None:
                 raise NotImplementedError(f"{fn}: derivatives of an off-centre Gaussian.")
             modes = filter_modes(mode, n_cov, fn)
@@ -319,7 +310,7 @@ def gaussian_filter(
     steps = _gaussian_steps(
         _bucketed(x, cval, modes),
         sigmas,
-        _orders(order, len(ax), fn),
+        per_axis_ints(order, len(ax), "order", fn),
         ax,
         modes,
         truncate,

@@ -74,6 +74,23 @@ def per_axis(value: Any, ndim: int, name: str, fn: str) -> tuple:
     return (value,) * ndim
 
 
+def per_axis_ints(
+    value: Any, ndim: int, name: str, fn: str, *, minimum: int = 0, note: str = ""
+) -> tuple[int, ...]:
+    """`value` (an int or one per axis) as a tuple of `ndim` Python ints >= `minimum` (0 or 1).
+
+    Traced values are refused: these ints set static shapes. `note` is added to the message.
+    """
+    out = per_axis(value, ndim, name, fn)
+    for v in out:
+        if isinstance(v, jax.core.Tracer) or not isinstance(v, (int, np.integer)) or v < minimum:
+            kind = "non-negative" if minimum == 0 else "positive"
+            raise ValueError(
+                f"{fn}: `{name}` must be a {kind} int or one per axis{note}; got {value!r}."
+            )
+    return tuple(int(v) for v in out)
+
+
 def check_real(value: Any, name: str, fn: str, what: str = "a real number") -> None:
     """A TypeError unless `value` (an array or a scalar, maybe traced) holds real numbers."""
     dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
