@@ -54,7 +54,7 @@ from jax import lax
 
 import jaxconv
 
-METHODS = ("direct", "shift", "separable", "fft", "oa")
+METHODS = ("direct", "shift", "separable", "fft", "os")
 SHIFT_MAX_TAPS = 100
 # Peer libraries, by the prefix of their entries' names: headline ratios use each one's fastest.
 LIBRARIES = {"scipy": "scipy.", "OpenCV": "cv2.", "jax.scipy": "jax.scipy.", "lax": "lax."}

@@ -40,7 +40,7 @@ def grid(quick: bool) -> list[tuple[int, int, str]]:
 
 
 def methods_for(k: int, kind: str) -> list[str]:
-    out = ["fft", "oa"]
+    out = ["fft", "os"]
     if (k * k if kind == "2d" else k) <= SHIFT_MAX * SHIFT_MAX:
         out.append("shift")
     if k <= 7 and kind == "2d":
@@ -78,7 +78,7 @@ def model_shapes(rec: dict) -> tuple[list[int], list[int], int]:
 
 def fit(records: Sequence[dict]) -> dict[str, float]:
     """Median of time / work per constant (each method's dominant term)."""
-    ratios: dict[str, list[float]] = {"SHIFT_TAP": [], "FFT": [], "OA": []}
+    ratios: dict[str, list[float]] = {"SHIFT_TAP": [], "FFT": [], "OS": []}
     c = _cost.CPU_NS
     for rec in records:
         n, m, batch = model_shapes(rec)
@@ -93,10 +93,10 @@ def fit(records: Sequence[dict]) -> dict[str, float]:
                 length = math.prod(_cost.next_fast_len(a) for a in n)
                 work = batch * length * math.log2(length)
                 ratios["FFT"].append((ns - c["FFT_FIXED"]) / work)
-            elif method == "oa":
-                model = _cost.estimate_cost("oa", n, m, batch)
-                work = model - c["FFT_FIXED"] - c["OA_COPY"] * size
-                ratios["OA"].append((ns - c["FFT_FIXED"] - c["OA_COPY"] * size) / work * c["OA"])
+            elif method == "os":
+                model = _cost.estimate_cost("os", n, m, batch)
+                work = model - c["FFT_FIXED"] - c["OS_COPY"] * size
+                ratios["OS"].append((ns - c["FFT_FIXED"] - c["OS_COPY"] * size) / work * c["FFT"])
     return {k: statistics.median(v) for k, v in ratios.items() if v}
 
 
@@ -112,14 +112,14 @@ def auto_quality(records: Sequence[dict]) -> dict:
             [
                 rec["n"],
                 f"{rec['k']}x{rec['k']}" if rec["kind"] == "2d" else f"{rec['k']} {rec['kind']}",
-                *(f"{timed.get(m, float('nan')):.3f}" for m in ("shift", "fft", "oa", "direct")),
+                *(f"{timed.get(m, float('nan')):.3f}" for m in ("shift", "fft", "os", "direct")),
                 rec["auto"],
                 best,
                 f"{slow:.2f}",
                 "-" if "grad_auto" not in rec else f"{rec['grad_auto']['median_ms']:.3f}",
             ]
         )
-    header = ["n", "kernel", "shift", "fft", "oa", "direct", "auto", "fastest", "auto/best", "grad"]
+    header = ["n", "kernel", "shift", "fft", "os", "direct", "auto", "fastest", "auto/best", "grad"]
     _bench.print_table("Method times (ms, median), 'same' float32", header, rows)
     return {"auto_is_fastest": hits, "cases": len(records), "worst_auto_over_best": worst}
 

@@ -30,7 +30,7 @@ import jaxconv.plot as jplot
 
 NAME = "e2_photo_blur"
 COV = [[1.0, 0.5], [0.5, 1.0]]
-METHODS = ("auto", "direct", "shift", "fft", "oa")
+METHODS = ("auto", "direct", "shift", "fft", "os")
 
 
 def _median_time(fn: Callable[[], Any], repeats: int) -> float:

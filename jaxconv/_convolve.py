@@ -111,8 +111,7 @@ def _prepare(fn, in1, in2, mode, method, axes, boundary, precision, allow_empty=
     _check_static(fn, mode=mode, method=method, axes=axes, boundary=boundary)
     if mode not in MODES:
         raise ValueError(f"{fn}: `mode` must be one of {MODES}; got {mode!r}.")
-    if method not in _methods.METHODS:
-        raise ValueError(f"{fn}: `method` must be one of {_methods.METHODS}; got {method!r}.")
+    method = _methods.check_method(fn, method)
     in1 = _as_array(fn, "in1", in1, allow_empty)
     in2 = _as_array(fn, "in2", in2, allow_empty)
     if axes is None and in2.ndim > in1.ndim:
@@ -133,7 +132,7 @@ def _prepare(fn, in1, in2, mode, method, axes, boundary, precision, allow_empty=
                     f"one must be 1; got shapes {in1.shape} and {in2.shape}."
                 )
     boundaries = _boundary.canonical_boundaries(boundary, len(conv_axes), fn)
-    return in1, in2, conv_axes, boundaries, _precision(fn, precision)
+    return in1, in2, conv_axes, boundaries, _precision(fn, precision), method
 
 
 def _result_dtype(in1: jax.Array, in2: jax.Array) -> tuple[Any, Any]:
@@ -271,7 +270,9 @@ def correlate_padded(
     `axes`. The length of the output along ``axes[i]`` is ``n + before + after - m + 1``.
     """
     fn = "correlate_padded"
-    x, k, axes, boundaries, prec = _prepare(fn, x, k, "valid", method, axes, boundary, precision)
+    x, k, axes, boundaries, prec, method = _prepare(
+        fn, x, k, "valid", method, axes, boundary, precision
+    )
     check_fillvalue(fn, "fillvalue", fillvalue, _result_dtype(x, k)[0])
     if len(pads) != len(axes):
         raise ValueError(f"{fn}: `pads` must hold one (before, after) pair per axis; got {pads!r}.")
@@ -428,7 +429,7 @@ def _degenerate(in1, in2, axes, mode, conj_flip):
 def _convolve_impl(
     fn, in1, in2, mode, method, axes, boundary, fillvalue, precision, conj_flip, late_centre=False
 ):
-    in1, in2, axes, boundaries, prec = _prepare(
+    in1, in2, axes, boundaries, prec, method = _prepare(
         fn, in1, in2, mode, method, axes, boundary, precision, allow_empty=True
     )
     check_fillvalue(fn, "fillvalue", fillvalue, _result_dtype(in1, in2)[0])
@@ -495,7 +496,7 @@ def convolve(
         ``"valid"`` (no extension needed; the larger input plays the signal, as in scipy).
       method: ``"auto"`` (cost model, see :func:`choose_method`), ``"direct"`` (XLA
         convolution), ``"shift"`` (fused shift-and-add), ``"separable"`` (1-D passes over a
-        concrete low-rank kernel), ``"fft"`` or ``"oa"`` (overlap-save FFT blocks).
+        concrete low-rank kernel), ``"fft"`` or ``"os"`` (overlap-save FFT blocks).
       axes: axes to convolve over; default as described for `in2`.
       boundary: extension of `in1`: ``"fill"``/``"constant"`` (with `fillvalue`), ``"wrap"``,
         ``"symm"``/``"reflect"`` (half-sample symmetric), ``"mirror"`` (whole-sample),
@@ -610,7 +611,7 @@ def convolve_separable(
         )
     shape = tuple(f.shape[0] for f in factors)
     user_axes = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
-    x, _, _, boundaries, prec = _prepare(
+    x, _, _, boundaries, prec, method = _prepare(
         fn, x, jnp.zeros(shape, factors[0].dtype), mode, method, user_axes, boundary, precision
     )
     user_axes = tuple(a % x.ndim for a in user_axes)
@@ -728,10 +729,10 @@ def choose_method(
     """The method ``method="auto"`` uses for these inputs, like ``scipy.signal.choose_conv_method``.
 
     The model is per backend. On CPU it estimates the run time of each method from its work (taps
-    × outputs for ``shift``/``direct``, ``N log N`` for ``fft`` and for the blocks of ``oa``, the
+    × outputs for ``shift``/``direct``, ``N log N`` for ``fft`` and for the blocks of ``os``, the
     sum of 1-D lengths × rank for ``separable``) with constants fitted by
     ``benchmarks/calibrate_methods.py`` (documented in ``jaxconv/_cost.py``: FFT costs grow for
-    transforms larger than cache, ``oa`` works in bands of rows) and takes the cheapest;
+    transforms larger than cache, ``os`` works in bands of rows) and takes the cheapest;
     ``separable`` is a candidate only for concrete kernels of low numerical rank. The kernel
     gradient is itself a valid correlation and gets its own method from the same model.
     Before planning, a kernel that reaches far past `in1` is folded exactly (taps that read only
@@ -745,10 +746,10 @@ def choose_method(
       backend: ``"cpu"``, ``"gpu"`` or ``"tpu"``; defaults to ``jax.default_backend()``.
 
     Returns:
-      One of ``"direct"``, ``"shift"``, ``"separable"``, ``"fft"``, ``"oa"``.
+      One of ``"direct"``, ``"shift"``, ``"separable"``, ``"fft"``, ``"os"``.
     """
     fn = "choose_method"
-    in1, in2, axes, _, _ = _prepare(fn, in1, in2, mode, "auto", axes, "fill", None, True)
+    in1, in2, axes, *_ = _prepare(fn, in1, in2, mode, "auto", axes, "fill", None, True)
     if mode == "valid" and _valid_swap(fn, in1.shape, in2.shape, axes):
         in1, in2 = in2, in1
     full = tuple((in2.shape[a] - 1,) * 2 for a in axes)

@@ -21,8 +21,8 @@ method         CPU cost model (ns)
                slowdown of transforms that no longer fit in cache (XLA:CPU's FFT ran at ~0.7 ns
                per sample·log2 up to ~1M samples, twice that at 4M); 1-D transforms (batches of
                rows) measured ``FFT_1D`` times slower per sample.
-``oa``         the ``fft`` cost of each band of rows (see :func:`oa_block`) plus ``OA_BAND`` per
-               band and ``OA_COPY * batch * prod(n)`` to cut the overlapping bands: it wins where
+``os``         the ``fft`` cost of each band of rows (see :func:`os_block`) plus ``OS_BAND`` per
+               band and ``OS_COPY * batch * prod(n)`` to cut the overlapping bands: it wins where
                the full transform would fall out of cache.
 ``direct``     ``batch * out * (DIRECT_OUT + DIRECT_TAP * taps)``: XLA:CPU's single-channel
                convolution pays ~50 ns per output pixel, so it never wins forward, but it does for
@@ -48,8 +48,8 @@ CPU_NS = {
     "FFT_CACHE": 2.0**20,
     "FFT_1D": 2.0,
     "FFT_FIXED": 20e3,
-    "OA_COPY": 1.0,
-    "OA_BAND": 50e3,
+    "OS_COPY": 1.0,
+    "OS_BAND": 50e3,
     "DIRECT_OUT": 50.0,
     "DIRECT_TAP": 0.5,
 }
@@ -87,7 +87,7 @@ def _fft_cost(lengths: Sequence[int], batch: int) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def oa_block(n: int, m: int, rest: Sequence[int] = (), batch: int = 1) -> int:
+def os_block(n: int, m: int, rest: Sequence[int] = (), batch: int = 1) -> int:
     """Rows per band of overlap-save: first axis `n`, kernel `m`, FFT lengths `rest` of the others.
 
     Picks the fast FFT length ``L >= 2 m`` (and at most ``next_fast_len(n)``) of the bands that
@@ -101,7 +101,7 @@ def oa_block(n: int, m: int, rest: Sequence[int] = (), batch: int = 1) -> int:
         b = min(length - m + 1, out)
         bands = -(-out // b)
         cost = _fft_cost([next_fast_len(b + m - 1), *rest], batch * bands)
-        cost += bands * CPU_NS["OA_BAND"]
+        cost += bands * CPU_NS["OS_BAND"]
         if cost < best_cost:
             best, best_cost = b, cost
         if b == out:
@@ -133,18 +133,18 @@ def estimate_cost(
         return (rank or 1) * total
     if method == "fft":
         return _fft_cost([next_fast_len(nn) for nn in n], batch) + c["FFT_FIXED"]
-    if method == "oa":
+    if method == "os":
         rest = tuple(next_fast_len(nn) for nn in n[1:])
         out0 = n[0] - m[0] + 1
         if m[0] > out0:  # the kernel is cut into bands (kernel-gradient shapes)
-            b = oa_block(n[0], out0, rest, batch)
+            b = os_block(n[0], out0, rest, batch)
             bands = -(-m[0] // b)
             cost = _fft_cost([next_fast_len(b + out0 - 1), *rest], batch * bands)
-            return cost + bands * c["OA_BAND"] + c["OA_COPY"] * batch * size + c["FFT_FIXED"]
-        b = oa_block(n[0], m[0], rest, batch)
+            return cost + bands * c["OS_BAND"] + c["OS_COPY"] * batch * size + c["FFT_FIXED"]
+        b = os_block(n[0], m[0], rest, batch)
         bands = -(-out0 // b)
         cost = _fft_cost([next_fast_len(b + m[0] - 1), *rest], batch * bands)
-        return cost + bands * c["OA_BAND"] + c["OA_COPY"] * batch * size + c["FFT_FIXED"]
+        return cost + bands * c["OS_BAND"] + c["OS_COPY"] * batch * size + c["FFT_FIXED"]
     raise AssertionError(method)
 
 
@@ -157,7 +157,7 @@ def auto_method(
         # cuDNN / MXU direct convolution wins until kernels are large.
         limit = 1024 if backend == "gpu" else 4096
         return "direct" if taps <= limit else "fft"
-    candidates = ["fft", "oa", "direct"]
+    candidates = ["fft", "os", "direct"]
     if taps <= CPU_NS["SHIFT_MAX_TAPS"]:
         candidates.append("shift")
     if rank is not None:
@@ -177,8 +177,8 @@ def kernel_grad_method(
 
     Its "kernel" `dy` has ``n - m + 1`` samples per axis and its output the kernel's `m`:
     ``direct`` and ``fft`` forward passes keep their method (XLA's and cuDNN's convolution
-    gradients, FFTs); ``shift`` would need millions of taps, so on CPU ``shift`` and ``oa`` use
-    the cheaper of ``direct`` and ``fft``, and ``direct`` on accelerators. (``oa`` on these
+    gradients, FFTs); ``shift`` would need millions of taps, so on CPU ``shift`` and ``os`` use
+    the cheaper of ``direct`` and ``fft``, and ``direct`` on accelerators. (``os`` on these
     shapes cuts the cotangent into bands and sums the bands' spectra, but measured no faster
     than one full-size FFT, so it is not a candidate here.)
     """

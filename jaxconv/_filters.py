@@ -14,10 +14,10 @@ Under ``jit`` the kernel size is static: a traced (learnable) σ needs an explic
 NaN and inf: as in scipy.ndimage, a non-finite sample (or `cval`) spoils only the outputs within
 the kernel's reach, and gradient magnitudes give NaN (not 0) there. An FFT would spread it over
 the whole output, so ``method="auto"`` checks a concrete input (one ``isfinite`` pass over it, only
-when the shapes alone would pick ``fft`` or ``oa``) and then runs ``direct`` or ``shift``
+when the shapes alone would pick ``fft`` or ``os``) and then runs ``direct`` or ``shift``
 instead. A traced input (under ``jit``, ``grad`` or ``vmap``) cannot be checked: "auto" chooses
 from the shapes, and an FFT choice turns one NaN into an all-NaN result; pass
-``method="direct"`` for data that may hold NaN or inf. Forcing ``method="fft"`` or ``"oa"`` spreads
+``method="direct"`` for data that may hold NaN or inf. Forcing ``method="fft"`` or ``"os"`` spreads
 them too. Two differences from scipy remain: ``uniform_filter`` in scipy keeps a running sum that
 carries a NaN along the rest of each line (jaxconv keeps it within the box), and scipy's N-D
 ``correlate``/``convolve`` skip zero weights, where jaxconv computes ``NaN · 0 = NaN``.
@@ -136,6 +136,7 @@ def filter_plan(x, terms, cval, combine="first", method="auto", precision=None, 
     weights = tuple(
         tuple(k if isinstance(k, Built) else device_array(k) for k, *_ in t) for t in terms
     )
+    method = _methods.check_method(fn, method)
     if method == "auto":
         method = _local_method(x, weights, steps, cval)
     ops = tuple(

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from jaxconv._boundary import BOUNDARY_ALIASES
-from jaxconv._methods import METHODS
+from jaxconv._methods import METHODS, RENAMED
 
 LOSSES = ("mse", "mae")
 OPTIMIZERS = ("adam", "lbfgs", "lm")
@@ -171,7 +171,7 @@ def _check(fn: str, v: dict) -> None:
             f"{fn}: `boundary` must be one of {sorted(BOUNDARY_ALIASES)} or one per axis; "
             f"got {b!r}."
         )
-    if v["method"] not in METHODS:
+    if v["method"] not in METHODS and v["method"] not in RENAMED:  # a renamed one: it warns
         raise ValueError(f"{fn}: `method` must be one of {METHODS}; got {v['method']!r}.")
     lr = v["learning_rate"]
     if lr is not None and not (_number(lr) and lr > 0):

@@ -42,6 +42,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxconv import _boundary, _convolve
 from jaxconv._plan import Op, Plan, combine_terms
+from jaxconv._util import concrete
 
 
 # --- layout and schedule -------------------------------------------------------------------------
@@ -250,9 +251,9 @@ def execute(plan: Plan, mesh: Mesh, spec: tuple, fn: str) -> jax.Array:
         term_structure = []
         for op in term:
             kspec = _kernel_spec(op, plan.x.ndim, spec)
-            concrete = _convolve._concrete(op.kernel)
-            if concrete is not None and kspec == P():
-                slot = _Const(concrete)
+            value = concrete(op.kernel)
+            if value is not None and kspec == P():
+                slot = _Const(value)
             else:
                 slot = len(dynamic)
                 dynamic.append(op.kernel)

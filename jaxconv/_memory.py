@@ -18,7 +18,7 @@ method         peak bytes, on top of the inputs, the kernel and the output
 ``separable``  the extended input and two intermediate passes, each at most its size
 ``fft``        the extended input, both operands zero-padded to ``L`` and four spectra of
                ``Lc`` (input, kernel, product, inverse)
-``oa``         the extended input, the bands (``count * (b + m - 1)`` rows) and four spectra of
+``os``         the extended input, the bands (``count * (b + m - 1)`` rows) and four spectra of
                the bands
 =============  ================================================================================
 
@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from jaxconv._cost import next_fast_len, oa_block
+from jaxconv._cost import next_fast_len, os_block
 
 ENV = "JAXCONV_MEMORY_CHECK"
 _UNCHECKED = 64 << 20  # smaller plans are not checked: no system call on ordinary calls
@@ -79,10 +79,10 @@ def plan_bytes(
     if method == "separable":
         return itemsize * (fixed + 2 * extended), "intermediate passes"
     lengths, kernel_bands = [next_fast_len(k) for k in n], 1
-    if method == "oa":  # bands of rows along the first axis (of the kernel if it is the longer)
+    if method == "os":  # bands of rows along the first axis (of the kernel if it is the longer)
         out0 = n[0] - m[0] + 1
         short, long = min(m[0], out0), max(m[0], out0)
-        b = oa_block(n[0], short, tuple(lengths[1:]), batch)
+        b = os_block(n[0], short, tuple(lengths[1:]), batch)
         count = -(-long // b)
         fixed += batch_x * count * (b + short - 1) * math.prod(n[1:])
         lengths[0] = next_fast_len(b + short - 1)

@@ -20,6 +20,7 @@ exactly, to at most ``out + 2 n + 1`` taps (:func:`fold_plan`), so the cost mode
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from jaxconv._cost import auto_method, choose_1d, estimate_cost, kernel_grad_met
 __all__ = [
     "METHODS",
     "auto_method",
+    "check_method",
     "choose_1d",
     "estimate_cost",
     "fold_kernel",
@@ -46,8 +48,27 @@ __all__ = [
     "valid_correlate",
 ]
 
-METHODS = ("auto", "direct", "shift", "separable", "fft", "oa")
+METHODS = ("auto", "direct", "shift", "separable", "fft", "os")
+# Old names still accepted, with a DeprecationWarning: "oa" ran overlap-*save* blocks (scipy's
+# oaconvolve is overlap-add), so it is "os" since 0.1.
+RENAMED = {"oa": "os"}
 _UNROLL_TAPS = 256  # shift unrolls kernels up to this many taps into one fused loop
+
+
+def check_method(fn: str, method: Any) -> str:
+    """`method` checked against :data:`METHODS`; a renamed one warns and gives its new name."""
+    if isinstance(method, str) and method in RENAMED:
+        new = RENAMED[method]
+        warnings.warn(
+            f"{fn}: method={method!r} is deprecated and will be removed: it is overlap-save "
+            f"(scipy's oaconvolve is overlap-add), now method={new!r}.",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+        return new
+    if method not in METHODS:
+        raise ValueError(f"{fn}: `method` must be one of {METHODS}; got {method!r}.")
+    return method
 
 
 def promote(*args) -> np.dtype:
@@ -227,10 +248,10 @@ def _bands(x: jax.Array, axis: int, b: int, overlap: int, count: int) -> jax.Arr
 
 
 @_last
-def oa(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
+def overlap_save(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
     """Overlap-save along the first axis: FFTs over bands of rows, full-length along the others.
 
-    Bands of ``block + m - 1`` rows (see :func:`jaxconv._cost.oa_block`) bound the FFT size and
+    Bands of ``block + m - 1`` rows (see :func:`jaxconv._cost.os_block`) bound the FFT size and
     keep each transform in cache; cutting only the outermost axis needs no transposes (blocking
     every axis was 1.3-1.7x slower on XLA:CPU, which spent the difference moving blocks). When the
     kernel is longer than the output (the kernel gradient), the kernel is cut into bands instead,
@@ -243,7 +264,7 @@ def oa(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
     batch = math.prod(jnp.broadcast_shapes(x.shape[:axis], w.shape[: w.ndim - d]))
     rest = tuple(next_fast_len(k) for k in n[1:])
     if m[0] > out0:
-        b = _cost.oa_block(n[0], out0, rest, batch)  # kernel rows per band
+        b = _cost.os_block(n[0], out0, rest, batch)  # kernel rows per band
         count = -(-m[0] // b)
         w = jnp.pad(w, [(0, 0)] * axis + [(0, count * b - m[0])] + [(0, 0)] * (d - 1))
         w = w.reshape((*w.shape[:axis], count, b, *w.shape[axis + 1 :]))
@@ -253,7 +274,7 @@ def oa(x: jax.Array, w: jax.Array, d: int) -> jax.Array:
         spec = _spectrum(x, lengths, real) * _spectrum(jnp.flip(w, range(-d, 0)), lengths, real)
         spec = _tree_sum([lax.index_in_dim(spec, i, axis, keepdims=False) for i in range(count)])
         return _inverse_valid(spec, lengths, (b, *m[1:]), (b + out0 - 1, *n[1:]), real)
-    b = _cost.oa_block(n[0], m[0], rest, batch)
+    b = _cost.os_block(n[0], m[0], rest, batch)
     count = -(-out0 // b)
     x = _bands(x, axis, b, m[0] - 1, count)
     lengths = [next_fast_len(b + m[0] - 1), *rest]
@@ -269,8 +290,8 @@ def _implementation(x, w, *, axes, method, precision):
         return shift(x, w, axes)
     if method == "fft":
         return fft(x, w, axes)
-    if method == "oa":
-        return oa(x, w, axes)
+    if method == "os":
+        return overlap_save(x, w, axes)
     raise AssertionError(method)
 
 
@@ -334,7 +355,7 @@ batching.primitive_batchers[_valid_p] = _batch_rule
 
 # --- kernels longer than the input they can reach ------------------------------------------------
 # --- methods that keep NaN and inf local ---------------------------------------------------------
-SPREADING = ("fft", "oa")  # a non-finite sample reaches every output of an FFT
+SPREADING = ("fft", "os")  # a non-finite sample reaches every output of an FFT
 
 
 @jax.jit
@@ -500,7 +521,7 @@ def valid_correlate(
     axes = tuple(range(ndim - d, ndim)) if axes is None else tuple(sorted(a % ndim for a in axes))
     if method == "separable":
         return separable(x, terms, axes, precision)
-    if method not in ("direct", "shift", "fft", "oa"):
+    if method not in ("direct", "shift", "fft", "os"):
         raise AssertionError(method)  # options are validated by the public functions
     dtype = promote(x, w)
     x = x.astype(dtype).reshape((1,) * (ndim - x.ndim) + x.shape)

@@ -15,7 +15,7 @@ from jax.test_util import check_grads
 import jaxconv
 
 MODES = ("full", "same", "valid")
-METHODS = ("direct", "shift", "fft", "oa")
+METHODS = ("direct", "shift", "fft", "os")
 # Tolerance relative to max |reference|, per dtype (low precisions against a float64 reference).
 TOL = {
     np.float64: 1e-12,

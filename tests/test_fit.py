@@ -496,7 +496,7 @@ def _bad_prediction():
         (lambda: jaxconv.fit_gaussian_tiles(S, S, tile=8, max_rounds=0), ValueError,
          r"fit_gaussian_tiles: `max_rounds` must be a positive int; got 0"),
         (lambda: jaxconv.fit(FK, S, S, method="magic"), ValueError,
-         r"fit: `method` must be one of \('auto', 'direct', 'shift', 'separable', 'fft', 'oa'\); "
+         r"fit: `method` must be one of \('auto', 'direct', 'shift', 'separable', 'fft', 'os'\); "
          r"got 'magic'"),
         (lambda: jaxconv.fit(FK, S, S, boundary="nope"), ValueError,
          r"fit: `boundary` must be one of \[.*\] or one per axis; got 'nope'"),

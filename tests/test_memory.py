@@ -68,7 +68,7 @@ def test_normal_calls_unaffected_and_not_checked(monkeypatch):
     np.testing.assert_allclose(jaxconv.convolve(x, x[:2, :2]), ss.convolve(x, x[:2, :2]))
 
 
-@pytest.mark.parametrize("method", ["direct", "shift", "separable", "fft", "oa"])
+@pytest.mark.parametrize("method", ["direct", "shift", "separable", "fft", "os"])
 def test_plan_bytes_counts_output_and_extended_input(method):
     # A 1000² float32 image, 3x3 kernel, padded to 1002²: at least input + extended + output.
     n, m, out = (1002, 1002), (3, 3), (1000, 1000)
@@ -77,7 +77,7 @@ def test_plan_bytes_counts_output_and_extended_input(method):
     )
     floor = 4 * (10**6 + 1002**2 + 10**6)
     assert floor <= need <= 12 * floor
-    assert (what == "FFT buffers") == (method in ("fft", "oa"))
+    assert (what == "FFT buffers") == (method in ("fft", "os"))
 
 
 def test_fft_estimate_exceeds_direct():

@@ -15,9 +15,10 @@ import pytest
 import scipy.signal as ss
 from jax.test_util import check_grads
 
+import jaxconv
 from jaxconv import _cost, _methods
 
-METHODS = ("direct", "shift", "fft", "oa")
+METHODS = ("direct", "shift", "fft", "os")
 HIGHEST = jax.lax.Precision.HIGHEST
 
 
@@ -55,7 +56,7 @@ CASES = [
     ((9, 5), (3, 1), (0,)),  # a 1-D kernel along the first axis, rows as batch
     ((4, 9, 7), (1, 3, 2), (1, 2)),
     ((9, 4, 7), (3, 4, 2), (0, 2)),  # a batch axis between the correlated ones
-    ((18, 17), (17, 16), (0, 1)),  # kernel longer than the output: oa cuts the kernel
+    ((18, 17), (17, 16), (0, 1)),  # kernel longer than the output: os cuts the kernel
 ]
 
 
@@ -130,8 +131,8 @@ def test_cost_model_choices():
 
     assert auto(512, 3) == "shift"
     assert auto(2048, 7) == "shift"
-    assert auto(512, 31) in ("fft", "oa")
-    assert auto(2048, 31) in ("fft", "oa")
+    assert auto(512, 31) in ("fft", "os")
+    assert auto(2048, 31) in ("fft", "os")
     assert _cost.auto_method([600], [600], 1, "cpu") != "shift"  # too many taps to unroll
     assert _cost.auto_method([520, 520], [9, 9], 1, "gpu") == "direct"
     for n, k in ((512, 3), (512, 31), (2048, 7)):
@@ -139,7 +140,7 @@ def test_cost_model_choices():
         assert grad in ("direct", "fft")
     assert _cost.kernel_grad_method("fft", [70, 70], [5, 5], 1, "cpu") == "fft"
     for n, m in ((542, 31), (2078, 31), (100, 3), (40, 40)):
-        b = _cost.oa_block(n, m, (560,))
+        b = _cost.os_block(n, m, (560,))
         assert 1 <= b <= n - m + 1
 
 
@@ -251,3 +252,21 @@ def test_convolve2d_kernel_far_larger_than_image_equals_scipy(boundary, mode):
     out = jaxconv.convolve2d(x, k, mode, boundary=boundary, fillvalue=0.25)
     ref = ss.convolve2d(x, k, mode, boundary=boundary, fillvalue=0.25)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_oa_is_a_deprecated_name_of_overlap_save():
+    rng = np.random.default_rng(40)
+    x, k = rng.normal(size=(40, 33)), rng.normal(size=(9, 7))
+    with pytest.warns(DeprecationWarning, match=r"convolve: method='oa' is deprecated.*'os'"):
+        old = jaxconv.convolve(x, k, method="oa")
+    np.testing.assert_array_equal(old, jaxconv.convolve(x, k, method="os"))
+    np.testing.assert_allclose(old, ss.convolve(x, k), rtol=1e-10, atol=1e-10)
+    with pytest.warns(DeprecationWarning, match=r"gaussian_filter: method='oa' is deprecated"):
+        jaxconv.gaussian_filter(x, 2.0, method="oa")
+
+
+def test_a_filter_names_itself_for_a_bad_method():
+    with pytest.raises(ValueError, match=r"gaussian_filter: `method` must be one of .*got 'bogus'"):
+        jaxconv.gaussian_filter(np.ones((8, 8)), 1.0, method="bogus")
+    with pytest.raises(ValueError, match=r"sobel: `method` must be one of .*got 'bogus'"):
+        jaxconv.sobel(np.ones((8, 8)), method="bogus")

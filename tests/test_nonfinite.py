@@ -48,7 +48,7 @@ def test_nonfinite_fillvalue_matches_convolve2d(method, fill):
         assert np.isnan(ref).sum() == 16  # the count (it was 25)
 
 
-@pytest.mark.parametrize("method", ["fft", "oa"])
+@pytest.mark.parametrize("method", ["fft", "os"])
 def test_forced_fft_methods_spread_a_nan_fill(method):
     # Documented (convolve's `method`): an FFT cannot keep a NaN local, as scipy's fftconvolve.
     out = jaxconv.convolve2d(

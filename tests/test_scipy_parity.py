@@ -12,7 +12,7 @@ from jax.test_util import check_grads
 
 import jaxconv
 
-METHODS = ("direct", "shift", "separable", "fft", "oa", "auto")
+METHODS = ("direct", "shift", "separable", "fft", "os", "auto")
 
 
 def _rand(rng, shape, complex_=False):
@@ -43,7 +43,7 @@ def test_same_mode_keeps_in1_shape_with_broadcast_batch(method):
     _close(jaxconv.correlate(xc, kc, "same", axes=0, method=method), ref)
 
 
-@pytest.mark.parametrize("method", ("direct", "fft", "oa"))
+@pytest.mark.parametrize("method", ("direct", "fft", "os"))
 def test_same_mode_batch_crop_nd(method):
     rng = np.random.default_rng(1)
     # Axis 1 broadcasts (1 against 5), axis 0 is a batch of equal length, axes 2-3 are convolved.
@@ -200,7 +200,7 @@ def _strict_cases(rng):
     ]:
         fill = 0.5 + 0.25j if "c" in (xn, kn) else 0.5
         # Every method for the mixed cases (where promotions hide), two for the others.
-        for method in ("direct", "shift", "fft", "oa") if xn != kn else ("shift", "fft"):
+        for method in ("direct", "shift", "fft", "os") if xn != kn else ("shift", "fft"):
             yield (
                 f"convolve-{xn}{kn}-{method}",
                 lambda x=x, k=k, m=method, f=fill: jaxconv.convolve(
