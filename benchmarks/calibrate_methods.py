@@ -1,7 +1,7 @@
 """Times every convolution method over a grid of shapes and fits the CPU cost-model constants.
 
-The constants in ``jaxconv/_cost.py`` (``CPU_NS``) come from this script: for each method it times
-``jaxconv.convolve(x, k, "same", method=...)`` (float32, square images and kernels, and 1-D
+The constants in ``jaxconv/_conv/cost.py`` (``CPU_NS``) come from this script: for each method it
+times ``jaxconv.convolve(x, k, "same", method=...)`` (float32, square images and kernels, and 1-D
 kernels along one axis as the separable filters use them) and the kernel gradient, then fits
 each constant as the median of measured time / modelled work. It prints the fitted constants,
 how often ``auto`` picked the fastest method, and its worst slowdown against the fastest.
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxconv
-from jaxconv import _cost  # the model under calibration (not public API)
+from jaxconv import _cost  # the model under calibration(not public API)
 
 SHIFT_MAX = 15  # kernels up to this size are timed with "shift"
 

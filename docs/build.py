@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("jaxconv/plot.py", "jaxconv/_demo.py", "data/chelsea.txt")
+SOURCES = ("jaxconv/plot.py", "jaxconv/_cli/demo.py", "data/chelsea.txt")
 FIGURES = (".png", ".gif")
 COMMAND = "python docs/build.py"
 
@@ -69,7 +69,7 @@ def build(root: Path = ROOT) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)  # the CLI's default dtype, float64
-    from jaxconv._demo import environment, run_demo
+    from jaxconv._cli.demo import environment, run_demo
 
     docs = root / "docs"
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,7 +2,7 @@
 
 import sys
 
-from jaxconv._cli import main
+from jaxconv._cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,6 +1,6 @@
 """A persistent compilation cache: compiled XLA programs kept on disk, reused by later processes.
 
-jaxconv compiles each fit or filter program once per shape in a process (see ``_fit_step.py``);
+jaxconv compiles each fit or filter program once per shape in a process (see ``_fit/step.py``);
 the persistent cache carries those programs over to the next process, so rerunning a script
 skips compiling. It is JAX's own cache (``jax_compilation_cache_dir``), set up with one call.
 

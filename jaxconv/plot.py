@@ -40,7 +40,7 @@ from matplotlib.patches import Ellipse, PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.text import Text
 
-from jaxconv._io import _write_atomic, atomic_path
+from jaxconv.io import _write_atomic, atomic_path
 
 __all__ = [
     "DPI",

@@ -53,9 +53,13 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import jaxconv
-from jaxconv import _convolve, _edges, _filters, _gaussian_filters, _halo
-from jaxconv._plan import Op, Plan, filtered_axes, finish, resolved
-from jaxconv._tiled import apply_tiled
+from jaxconv._conv import convolve as _convolve
+from jaxconv._conv.plan import Op, Plan, filtered_axes, finish, resolved
+from jaxconv._filters import edges as _edges
+from jaxconv._filters import gaussian as _gaussian_filters
+from jaxconv._filters import ndimage as _filters
+from jaxconv._parallel import halo as _halo
+from jaxconv._parallel.tiled import apply_tiled
 
 _DEFAULT_AXIS = "d"
 

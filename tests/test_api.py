@@ -4,7 +4,7 @@ import inspect
 
 import jaxconv
 
-SUBMODULES = {"plot", "sharded"}
+SUBMODULES = {"io", "plot", "sharded"}
 # Options that never change what is computed on which data, only how: always keyword-only.
 KEYWORD_ONLY = {
     "axes", "border", "callback", "checkpoint", "discretization", "dtype", "grid", "key", "loss",
@@ -113,14 +113,16 @@ def test_the_module_assignment_check_sees_a_patch():
     assert _module_attribute_assignments(source, {"_convolve", "_filters"}) == [
         "line 2: _convolve._correlate"
     ]
-    source = "import jaxconv._filters\nsetattr(jaxconv._filters, '_run', 1)\nx.y = 1\n"
+    source = (
+        "import jaxconv._filters.ndimage\nsetattr(jaxconv._filters.ndimage, '_run', 1)\nx.y = 1\n"
+    )
     assert len(_module_attribute_assignments(source, {"_filters"})) == 1
 
 
 def test_planned_functions_expose_their_plan_builder():
     import numpy as np
 
-    from jaxconv._plan import Plan
+    from jaxconv._conv.plan import Plan
 
     plan = jaxconv.gaussian_filter.plan(np.ones((8, 8)), 1.0)
     assert isinstance(plan, Plan) and plan.program and len(plan.terms[0]) == 2

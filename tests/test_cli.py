@@ -18,8 +18,11 @@ import numpy as np
 import pytest
 
 import jaxconv
-from jaxconv import _cli, _cli_fit, _compile_cache, _io
-from jaxconv._cli import main
+from jaxconv import _compile_cache
+from jaxconv import io as _io
+from jaxconv._cli import fit as _cli_fit
+from jaxconv._cli import main as _cli
+from jaxconv._cli.main import main
 
 
 @pytest.fixture(autouse=True)
@@ -176,7 +179,7 @@ def test_console_script_is_installed():
 
 
 def test_demo_seed_figures(tmp_path, capsys):
-    from jaxconv._demo import run_demo
+    from jaxconv._cli.demo import run_demo
 
     seed_stages = ("convolve_1d", "gaussian_contour", "photo_blur", "edges")
     results = run_demo(tmp_path, quick=True, progress=True, stages=seed_stages)
@@ -225,7 +228,7 @@ def test_demo_quick_writes_every_figure(tmp_path, capsys):
 @pytest.mark.parametrize("shape", [(30, 30), (5, 4), (3, 7), (1, 1)])
 def test_demo_numpy_reference_is_scipy_convolve2d_same(shape):
     signal = pytest.importorskip("scipy.signal")
-    from jaxconv._demo import _numpy_convolve2d_same
+    from jaxconv._cli.demo import _numpy_convolve2d_same
 
     rng = np.random.default_rng(1)
     x, k = rng.normal(size=(40, 52)), rng.normal(size=shape)
@@ -502,7 +505,7 @@ def eager(self, *args, **kwargs):  # draw at once, however fast the fit is
     kwargs["delay"] = 0
     init(self, *args, **kwargs)
 tqdm.std.tqdm.__init__ = eager
-from jaxconv._cli import main
+from jaxconv._cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

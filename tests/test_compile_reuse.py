@@ -17,9 +17,10 @@ import scipy.stats
 from compile_count import compile_count
 
 import jaxconv
-from jaxconv import _fit_step, enable_compilation_cache
-from jaxconv._buckets import bucket
+from jaxconv import enable_compilation_cache
 from jaxconv._compile_cache import cache_folder
+from jaxconv._fit import step as _fit_step
+from jaxconv._kernels.buckets import bucket
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
 COVS = [
@@ -159,7 +160,8 @@ _SCRIPT = """
 import sys, collections
 import jax
 import numpy as np
-from jaxconv import _fit_step, enable_compilation_cache
+from jaxconv import enable_compilation_cache
+from jaxconv._fit import step as _fit_step
 events = collections.Counter()
 jax.monitoring.register_event_listener(lambda name, **kw: events.update([name]))
 print(enable_compilation_cache(sys.argv[1]))

@@ -47,7 +47,7 @@ def test_docs_check_fails_when_code_or_figures_change(tmp_path):
     (problem,) = build.stale(root)
     assert problem == "jaxconv/plot.py changed since docs/ was drawn: run `python docs/build.py`."
     shutil.copyfile(ROOT / "jaxconv" / "plot.py", plot)
-    crlf = root / "jaxconv" / "_demo.py"  # a Windows checkout's line ends are the same code
+    crlf = root / "jaxconv" / "_cli/demo.py"  # a Windows checkout's line ends are the same code
     crlf.write_bytes(crlf.read_bytes().replace(b"\n", b"\r\n"))
     assert build.stale(root) == []
 
@@ -98,7 +98,7 @@ def test_readme_shows_the_figures_docs_records():
 
 @pytest.mark.slow
 def test_demo_quick_records_its_figures(tmp_path):
-    from jaxconv._demo import run_demo
+    from jaxconv._cli.demo import run_demo
 
     results = run_demo(tmp_path, quick=True, progress=False, stages=["learn_edge"])
     entry = results["figures"]["06_learn_edge.gif"]

@@ -16,9 +16,10 @@ import scipy.stats
 from jax.test_util import check_grads
 
 import jaxconv
-from jaxconv import _fit_step, _solvers
-from jaxconv._forward import convolve_circular
-from jaxconv._spectral import _median
+from jaxconv._fit import solvers as _solvers
+from jaxconv._fit import step as _fit_step
+from jaxconv._fit.forward import convolve_circular
+from jaxconv._fit.spectral import _median
 
 X = np.asarray(jaxconv.default_image())[:64, :64]
 SEED_COV = np.array([[1.0, 0.5], [0.5, 1.0]])
@@ -210,7 +211,7 @@ def test_free_3x3_recovers_sobel_and_prewitt_from_scipy_edge_maps():
 
 def test_fit_batch_in_groups_equals_one_vmap(monkeypatch):
     # 11 pairs of 32² float64 in groups of 4 (8 KiB each, 32 KiB per group): 4 + 4 + 3 pairs.
-    from jaxconv import _fit_step
+    from jaxconv._fit import step as _fit_step
 
     rng = np.random.default_rng(3)
     covs = [np.diag(rng.uniform(0.7, 1.6, 2) ** 2) for _ in range(11)]

@@ -11,7 +11,7 @@ from jax.test_util import check_grads
 from scipy import ndimage, special, stats
 
 import jaxconv
-from jaxconv._buckets import radius_bucket
+from jaxconv._kernels.buckets import radius_bucket
 
 SEED_COV = [[1.0, 0.5], [0.5, 1.0]]
 
@@ -165,7 +165,7 @@ def test_truncation():
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
 def test_chi2_tail_closed_form_matches_scipy(n):
     # The ball bound of gaussian_truncation: P(chi2_n > 2x) without gammaincc's series/fractions.
-    from jaxconv._gaussian import _chi2_tail
+    from jaxconv._kernels.gaussian import _chi2_tail
 
     x = np.concatenate([[0.0], np.geomspace(1e-6, 300.0, 60)])
     got = np.asarray(_chi2_tail(n, jnp.asarray(x)))
@@ -426,9 +426,10 @@ def test_derivative_errors(call, match):
 
 
 # --- compiled programs reused across σ (issue 14) -------------------------------------------------
-# The kernel's half-size is static and comes from a bucket (jaxconv._buckets.radius_bucket); the
-# true radius and σ are traced, the taps beyond the radius zero. A sweep of σ from 0.5 to 16
-# (radius 2 to 64) then compiles one program per bucket: 8, 16, 32 and 64.
+# The kernel's half-size is static and comes from a bucket
+# (jaxconv._kernels.buckets.radius_bucket); the true radius and σ are traced, the taps beyond the
+# radius zero. A sweep of σ from 0.5 to 16 (radius 2 to 64) then compiles one program per bucket:
+# 8, 16, 32 and 64.
 SWEEP = np.geomspace(0.5, 16, 20)
 RESWEEP = np.geomspace(0.55, 15.5, 7)  # new σ, in the same buckets
 SMALL = np.random.default_rng(14).normal(size=(29, 23))  # smaller than the largest buckets

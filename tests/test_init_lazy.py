@@ -22,7 +22,7 @@ def test_import_jaxconv_does_not_import_jax():
         "import sys, jaxconv; print('jax' in sys.modules, jaxconv.__version__); "
         "from jaxconv import convolve; print('jax' in sys.modules, convolve.__module__)"
     )
-    assert _python(code) == ["False", jaxconv.__version__, "True", "jaxconv._convolve"]
+    assert _python(code) == ["False", jaxconv.__version__, "True", "jaxconv._conv.convolve"]
 
 
 def test_every_public_name_resolves():

@@ -1,4 +1,4 @@
-"""Tests for jaxconv._io: image loading, the shipped photo, atomic writes."""
+"""Tests for jaxconv.io: image loading, the shipped photo, atomic writes."""
 
 import errno
 import hashlib
@@ -276,7 +276,7 @@ def test_default_image_is_package_data_identical_to_data_folder(monkeypatch):
 
 
 def test_default_image_missing_package_data_says_reinstall(monkeypatch):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     monkeypatch.delenv("JAXCONV_DATA_DIR", raising=False)
     monkeypatch.setattr(io, "_DEFAULT_IMAGE", "absent.txt")
@@ -285,7 +285,7 @@ def test_default_image_missing_package_data_says_reinstall(monkeypatch):
 
 
 def test_default_image_missing_names_where_it_looked(tmp_path, monkeypatch):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     monkeypatch.setattr(io, "_DEFAULT_IMAGE", "absent.txt")
     monkeypatch.setenv("JAXCONV_DATA_DIR", str(tmp_path))
@@ -342,7 +342,7 @@ def test_interrupted_write_leaves_no_temp_file(tmp_path):
     save_json_atomic(tmp_path / "r.json", {"ok": True})
     with pytest.raises(TypeError):
         save_json_atomic(tmp_path / "r.json", {"bad": {1, 2}})
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     def failing(f):
         f.write(b"partial")
@@ -489,7 +489,7 @@ def test_stale_temporary_files_are_removed_but_not_a_running_writers(tmp_path):
 
 @pytest.mark.skipif(fcntl is None, reason="flock")
 def test_a_temporary_file_removed_before_its_lock_is_replaced(tmp_path, monkeypatch):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     flock, names = fcntl.flock, []
 
@@ -507,7 +507,7 @@ def test_a_temporary_file_removed_before_its_lock_is_replaced(tmp_path, monkeypa
 
 
 def test_atomic_path_keeps_the_suffix_and_mode(tmp_path):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     path = tmp_path / "fig.png"
     with io.atomic_path(path) as tmp:
@@ -526,7 +526,7 @@ def test_atomic_path_keeps_the_suffix_and_mode(tmp_path):
 
 
 def test_atomic_writes_fsync_the_folder_after_the_rename(tmp_path, monkeypatch):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     seen = []
     monkeypatch.setattr(io, "_fsync_dir", lambda d: seen.append((d, sorted(os.listdir(d)))))
@@ -543,7 +543,7 @@ def _enospc(fd, offset, length):
 
 
 def test_preallocate_a_full_disk_names_the_size(tmp_path, monkeypatch):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     monkeypatch.setattr(os, "posix_fallocate", _enospc, raising=False)
     (tmp_path / "f").write_bytes(b"")
@@ -558,7 +558,7 @@ def test_preallocate_a_full_disk_names_the_size(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("how", ["missing", "unsupported"])
 def test_preallocate_falls_back_to_the_free_space(tmp_path, monkeypatch, how):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     if how == "missing":
         monkeypatch.delattr(os, "posix_fallocate", raising=False)
@@ -578,7 +578,7 @@ def test_preallocate_falls_back_to_the_free_space(tmp_path, monkeypatch, how):
 
 
 def test_preallocate_reserves_the_blocks(tmp_path):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     if not hasattr(os, "posix_fallocate"):
         pytest.skip("no posix_fallocate here")
@@ -603,7 +603,7 @@ def _png_claiming(path: Path, width: int, height: int) -> Path:
 
 
 def test_an_image_larger_than_max_pixels_is_refused_from_its_header(tmp_path):
-    import jaxconv._io as io
+    import jaxconv.io as io
 
     # 144e6 pixels: over the default cap (2**27) and over Pillow's warning limit, whose warning
     # would be an error here; the file holds one pixel, so a decode would fail differently.

@@ -122,7 +122,7 @@ def test_exact_fit_stops_and_step_cap_is_reported():
 
 
 def test_status_is_the_enum_fits_report_and_reason_says_which_test_stopped():
-    from jaxconv._lstsq import Reason, Status
+    from jaxconv._fit.lstsq import Reason, Status
 
     a = np.random.default_rng(2).normal(size=(30, 4))
     best = np.linalg.lstsq(a, np.ones(30), rcond=None)[0]
@@ -164,7 +164,7 @@ def test_integer_params_are_rejected():
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 6])
 def test_spd_solve_matches_numpy(n):
     # n <= 4: the unrolled Cholesky; larger: eigh. Badly scaled, to exercise the equilibration.
-    from jaxconv._lstsq import spd_solve
+    from jaxconv._fit.lstsq import spd_solve
 
     rng = np.random.default_rng(n)
     m = rng.standard_normal((n, n))
@@ -177,7 +177,7 @@ def test_spd_solve_matches_numpy(n):
 
 @pytest.mark.parametrize("n", [3, 20])
 def test_normal_equations_match_numpy(n):
-    from jaxconv._lstsq import normal_equations
+    from jaxconv._fit.lstsq import normal_equations
 
     rng = np.random.default_rng(n)
     jt, r = rng.standard_normal((n, 50)), rng.standard_normal(50)

@@ -1,4 +1,4 @@
-"""Plans too large for memory fail at the call with a clear error (jaxconv/_memory.py).
+"""Plans too large for memory fail at the call with a clear error (jaxconv/_conv/memory.py).
 
 The "available memory" is monkeypatched small rather than exhausted for real; one subprocess test
 runs under a real ``RLIMIT_AS`` of 8 GiB, where the FFT library used to abort the process.
@@ -15,7 +15,7 @@ import pytest
 import scipy.signal as ss
 
 import jaxconv
-from jaxconv import _memory
+from jaxconv._conv import memory as _memory
 
 GIB = 1 << 30
 

@@ -16,7 +16,8 @@ import scipy.signal as ss
 from jax.test_util import check_grads
 
 import jaxconv
-from jaxconv import _cost, _methods
+from jaxconv._conv import cost as _cost
+from jaxconv._conv import methods as _methods
 
 METHODS = ("direct", "shift", "fft", "os")
 HIGHEST = jax.lax.Precision.HIGHEST
@@ -215,7 +216,7 @@ def test_gaussian_filter_huge_sigma_equals_scipy():
 # --- mode='full' swaps the operands when in2 is the larger ---------------------------------------
 def test_full_mode_swaps_when_kernel_is_larger():
     import jaxconv
-    from jaxconv import _convolve
+    from jaxconv._conv import convolve as _convolve
 
     rng = np.random.default_rng(7)
     a, b = rng.normal(size=(3, 4)), rng.normal(size=(20, 9)) + 1j * rng.normal(size=(20, 9))

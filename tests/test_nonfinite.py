@@ -12,7 +12,8 @@ from jax.test_util import check_grads
 from scipy import ndimage, signal
 
 import jaxconv
-from jaxconv import _filters, _methods
+from jaxconv._conv import methods as _methods
+from jaxconv._filters import ndimage as _filters
 
 RNG = np.random.default_rng(17)
 IMAGE = RNG.normal(size=(12, 14))
@@ -77,7 +78,7 @@ def test_nonfinite_cval_matches_ndimage(name, args, cval):
 
 def test_nan_cval_of_uniform_filter_stays_in_the_box():
     # scipy's uniform_filter keeps a running sum, which carries a NaN along the rest of each
-    # line (documented in jaxconv._filters); its direct correlation keeps it within the box.
+    # line (documented in jaxconv._filters.ndimage); its direct correlation keeps it within the box.
     x = RNG.normal(size=(20, 24))
     ref = ndimage.correlate(x, np.full((3, 3), 1 / 9), mode="constant", cval=np.nan)
     assert_same(jaxconv.uniform_filter(x, 3, mode="constant", cval=np.nan), ref)

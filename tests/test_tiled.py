@@ -17,7 +17,8 @@ import scipy.signal as ss
 
 import jaxconv
 import jaxconv.sharded as sh
-from jaxconv import _io, _tiled
+from jaxconv import io as _io
+from jaxconv._parallel import tiled as _tiled
 
 ROOT = Path(__file__).resolve().parent.parent
 RNG = np.random.default_rng(0)
@@ -279,7 +280,7 @@ def test_peak_memory_stays_under_the_cap(tmp_path):
 def test_the_reach_of_a_bucketed_gaussian_is_its_true_radius():
     # The single-device program builds each kernel at its radius' bucket, with zero taps beyond
     # the radius; the tiles read only scipy's radius, int(truncate * σ + 0.5).
-    from jaxconv import _plan
+    from jaxconv._conv import plan as _plan
 
     x = np.zeros((40, 30))
     plan = jaxconv.gaussian_filter.plan(x, (1.0, 2.2), mode=("reflect", "wrap"))

@@ -1,0 +1,1 @@
+"""The convolution engine: boundaries, the correlate primitive, methods and their cost model."""

@@ -1,0 +1,1 @@
+"""Filters with scipy.ndimage's semantics, Gaussian filters and edge filters."""

@@ -1,0 +1,1 @@
+"""Fitting: models, the solver loop, least squares, uncertainty, Gaussian blur estimation."""

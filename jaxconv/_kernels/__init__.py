@@ -1,0 +1,1 @@
+"""Kernels: Gaussians from a covariance, their discretisations and derivatives."""
