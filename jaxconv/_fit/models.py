@@ -618,8 +618,9 @@ class KernelModel(Model):
 class PredictionModel(Model):
     """Your model as ``predict_fn(params, image) -> prediction`` (the shape of `image`).
 
-    `border` is how many pixels of each edge the loss ignores by default (say, the reach of
-    your filter, where its boundary handling differs from the data's).
+    `border_width` (the model's :attr:`border`) is how many pixels of each edge the loss ignores
+    by default (say, the reach of your filter, where its boundary handling differs from the
+    data's).
     """
 
     is_kernel: ClassVar[bool] = False
