@@ -249,16 +249,6 @@ def test_gradient_with_respect_to_fillvalue():
     check_grads(lambda c: jaxconv.convolve(x, k, fillvalue=c), (0.5,), order=2)
 
 
-@pytest.mark.parametrize("method", ("auto", *METHODS))
-def test_jit_equals_eager_and_vmap_equals_loop(method):
-    rng = np.random.default_rng(16)
-    xs, k = _rand(rng, (3, 10, 11)), _rand(rng, (3, 3))
-    f = lambda a, b: jaxconv.convolve2d(a, b, "same", "wrap", method=method)  # noqa: E731
-    eager = np.stack([f(xi, k) for xi in xs])
-    np.testing.assert_allclose(jax.jit(f)(xs[0], k), eager[0], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(jax.vmap(f, (0, None))(xs, k), eager, rtol=1e-12, atol=1e-12)
-
-
 @given(
     shape=st.sampled_from([(9,), (12, 7), (5, 6, 4)]),
     kscale=st.sampled_from([0.3, 0.6, 1.2]),

@@ -613,3 +613,10 @@ def test_spectral_median_matches_numpy(n, dtype):
     np.testing.assert_allclose(got, np.median(v), rtol=np.finfo(dtype).eps)
     v[n // 2] = np.nan
     assert np.isnan(_median(jnp.asarray(v)))
+
+
+def test_gaussian_blur_full_is_a_deprecated_name_of_full_covariance():
+    assert jaxconv.GaussianBlur().full_covariance
+    assert not jaxconv.GaussianBlur(discretization="integrate").full_covariance
+    with pytest.warns(DeprecationWarning, match="GaussianBlur.full is deprecated.*full_covariance"):
+        assert jaxconv.GaussianBlur().full

@@ -117,7 +117,7 @@ def test_exact_fit_stops_and_step_cap_is_reported():
     sol = jaxconv.least_squares(lambda p: p - jnp.array([1.0, 2.0]), jnp.zeros(2))
     assert bool(sol.success)
     np.testing.assert_allclose(sol.params, [1.0, 2.0], atol=1e-12)
-    capped = jaxconv.least_squares(_residual, jnp.array([1.0, 1.0, 0.3, 2.8]), max_steps=1)
+    capped = jaxconv.least_squares(_residual, jnp.array([1.0, 1.0, 0.3, 2.8]), steps=1)
     assert capped.message == "max_steps" and int(capped.steps) == 1 and not bool(capped.success)
 
 
@@ -130,7 +130,7 @@ def test_status_is_the_enum_fits_report_and_reason_says_which_test_stopped():
     assert int(sol.status) == Status.CONVERGED and Status(int(sol.status)).label == "converged"
     assert int(sol.reason) == Reason.GTOL  # started at the optimum: the gradient test
     assert sol.message == "converged (gtol: gradient orthogonal to the residual)"
-    capped = jaxconv.least_squares(_residual, jnp.array([1.0, 1.0, 0.3, 2.8]), max_steps=1)
+    capped = jaxconv.least_squares(_residual, jnp.array([1.0, 1.0, 0.3, 2.8]), steps=1)
     assert int(capped.status) == Status.MAX_STEPS and int(capped.reason) == Reason.NONE
     bad = jaxconv.least_squares(lambda p: jnp.log(p), jnp.array([-1.0]))
     assert Status(int(bad.status)).label == "non-finite"
@@ -147,7 +147,7 @@ def test_non_finite_start_is_reported():
     [
         ({"ftol": -1.0}, r"least_squares: `ftol` must be a number >= 0; got -1.0"),
         ({"damping": "x"}, r"least_squares: `damping` must be a number >= 0"),
-        ({"max_steps": 0}, r"least_squares: `max_steps` must be a positive int; got 0"),
+        ({"steps": 0}, r"least_squares: `steps` must be a positive int; got 0"),
         ({"jac": "central"}, r"least_squares: `jac` must be 'fwd' or 'rev'; got 'central'"),
     ],
 )
@@ -185,3 +185,12 @@ def test_normal_equations_match_numpy(n):
     np.testing.assert_allclose(jtj, jt @ jt.T, rtol=1e-12)
     np.testing.assert_allclose(g, jt @ r, rtol=1e-12)
     np.testing.assert_allclose(rr, r @ r, rtol=1e-12)
+
+
+def test_max_steps_is_a_deprecated_name_of_steps():
+    x0 = jnp.array([1.0, 1.0, 0.3, 2.8])
+    with pytest.warns(DeprecationWarning, match=r"least_squares: `max_steps` is deprecated"):
+        old = jaxconv.least_squares(_residual, x0, max_steps=2)
+    new = jaxconv.least_squares(_residual, x0, steps=2)
+    assert int(old.steps) == int(new.steps) == 2
+    np.testing.assert_array_equal(old.params, new.params)

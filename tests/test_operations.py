@@ -104,6 +104,13 @@ OPERATIONS = {
     "scharr": (lambda x, p: jaxconv.scharr(x, 0, mode="wrap"), (9, 8), None),
     "edge_magnitude": (lambda x, p: jaxconv.edge_magnitude(x, "sobel"), (9, 8), None),
 }
+# Every convolution method under jit and vmap (the table's other entries use "auto").
+for _method in ("direct", "shift", "fft", "os"):
+    OPERATIONS[f"convolve2d wrap {_method}"] = (
+        lambda x, p, m=_method: jaxconv.convolve2d(x, _like(K3, x), "same", "wrap", method=m),
+        (10, 11),
+        None,
+    )
 NAMES = sorted(OPERATIONS)
 
 

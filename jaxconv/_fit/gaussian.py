@@ -33,6 +33,7 @@ from jaxconv._fit.forward import check_data
 from jaxconv._fit.loop import FitResult, run
 from jaxconv._fit.models import GaussianBlur
 from jaxconv._fit.options import FitOptions, merge
+from jaxconv._util import per_axis_ints
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -196,8 +197,8 @@ def fit_gaussian_tiles(
     options = merge(fn, options, kwargs)
     image, target = check_data(fn, image, target)
     ndim = image.ndim
-    size = _per_axis(fn, "tile", tile, ndim)
-    step = size if stride is None else _per_axis(fn, "stride", stride, ndim)
+    size = per_axis_ints(tile, ndim, "tile", fn, minimum=1)
+    step = size if stride is None else per_axis_ints(stride, ndim, "stride", fn, minimum=1)
     if any(t > n for t, n in zip(size, image.shape, strict=True)):
         raise ValueError(f"{fn}: `tile` {size} must fit in `image` of shape {image.shape}.")
     counts = tuple((n - t) // s + 1 for n, t, s in zip(image.shape, size, step, strict=True))
@@ -212,13 +213,6 @@ def fit_gaussian_tiles(
     res = run(fn, model, xs, ys, True, None, options, "lm")
     centers = (starts + (np.asarray(size) - 1) / 2.0).reshape(*counts, ndim)
     return _reshape_batch(_gaussian_result(res, centers=centers), len(starts), counts)
-
-
-def _per_axis(fn: str, name: str, value: Any, ndim: int) -> tuple[int, ...]:
-    v = (value,) * ndim if np.ndim(value) == 0 else tuple(value)
-    if len(v) != ndim or not all(isinstance(t, (int, np.integer)) and t >= 1 for t in v):
-        raise ValueError(f"{fn}: `{name}` must be a positive int or one per axis; got {value!r}.")
-    return tuple(int(t) for t in v)
 
 
 def _reshape_batch(res: GaussianFitResult, batch: int, counts: tuple) -> GaussianFitResult:

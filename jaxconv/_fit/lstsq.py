@@ -25,6 +25,7 @@ each Jacobian column.
 
 import enum
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -353,12 +354,13 @@ def least_squares(
     params: Any,
     *,
     args: tuple = (),
-    max_steps: int = 100,
+    steps: int = 100,
     ftol: float = 1e-15,
     xtol: float = 1e-10,
     gtol: float = 1e-10,
     damping: float = 1e-3,
     jac: str = "fwd",
+    max_steps: int | None = None,
 ) -> LeastSquaresResult:
     r"""Solves ``min ½ ‖fun(params)‖²`` by Levenberg–Marquardt, as scipy.optimize.least_squares.
 
@@ -371,7 +373,8 @@ def least_squares(
       params: initial parameters (a pytree of float arrays).
       args: extra arrays passed to `fun` (traced: new data reuses the compiled solver, as in
         ``scipy.optimize.least_squares(..., args=...)``).
-      max_steps: iteration cap (each iteration evaluates `fun` and its Jacobian once).
+      steps: iteration cap (each iteration evaluates `fun` and its Jacobian once); the name
+        :func:`jaxconv.fit` uses.
       ftol: stop when the actual and predicted relative decreases of the cost are below it
         (the cost is quadratic near the optimum, so ``ftol = ε²`` means parameters to about ε).
       xtol: stop when the next step is ``‖δ‖ <= xtol (xtol + ‖x‖)``; that step is taken
@@ -379,12 +382,13 @@ def least_squares(
       gtol: stop when every column of J is nearly orthogonal to r (cosine below `gtol`).
       damping: initial λ (relative to the diagonal of JᵀJ).
       jac: ``"fwd"`` (``jax.jacfwd``; best for few parameters) or ``"rev"``.
+      max_steps: deprecated name of `steps` (warns).
 
     Returns:
       A :class:`LeastSquaresResult`.
 
     Raises:
-      ValueError: on a bad tolerance, `max_steps` or `jac`.
+      ValueError: on a bad tolerance, `steps` or `jac`.
 
     Examples:
       >>> import jax.numpy as jnp, jaxconv
@@ -395,16 +399,23 @@ def least_squares(
       [2.0, -1.0]
     """
     fn = "least_squares"
+    if max_steps is not None:
+        warnings.warn(
+            f"{fn}: `max_steps` is deprecated and will be removed; use `steps` (as jaxconv.fit).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        steps = max_steps
     _check_tolerances(fn, ftol=ftol, xtol=xtol, gtol=gtol, damping=damping)
-    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"{fn}: `max_steps` must be a positive int; got {max_steps!r}.")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"{fn}: `steps` must be a positive int; got {steps!r}.")
     if jac not in ("fwd", "rev"):
         raise ValueError(f"{fn}: `jac` must be 'fwd' or 'rev'; got {jac!r}.")
     x0, unravel = ravel_pytree(params)
     if not jnp.issubdtype(x0.dtype, jnp.floating):
         raise TypeError(f"{fn}: `params` must hold float arrays; got dtype {x0.dtype}.")
     flat_fun = FlatFun.of(fun, params)
-    state = _solve(flat_fun, x0, tuple(args), int(max_steps), ftol, xtol, gtol, damping, jac)
+    state = _solve(flat_fun, x0, tuple(args), int(steps), ftol, xtol, gtol, damping, jac)
     status = jnp.where(state.status == Status.RUNNING, Status.MAX_STEPS, state.status)
     return LeastSquaresResult(
         params=unravel(state.x),

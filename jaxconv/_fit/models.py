@@ -12,6 +12,7 @@ Your own model can also be a function and a pytree of parameters:
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
@@ -29,7 +30,7 @@ from jaxconv._kernels.gaussian import (
     gaussian_kernel,
     truncation,
 )
-from jaxconv._kernels.gaussian_core import DISCRETIZATIONS
+from jaxconv._kernels.gaussian_core import check_discretization
 
 
 def _tupled(value: Any) -> Any:
@@ -255,11 +256,7 @@ class GaussianBlur(Model):
 
     def __post_init__(self):
         fn = "GaussianBlur"
-        if self.discretization not in DISCRETIZATIONS:
-            raise ValueError(
-                f"{fn}: `discretization` must be one of {DISCRETIZATIONS}; "
-                f"got {self.discretization!r}."
-            )
+        check_discretization(self.discretization, fn)
         if self.shift and self.discretization in ("discrete", "scipy"):
             raise NotImplementedError(
                 f"{fn}: discretization={self.discretization!r} has no shift; use 'sample' or "
@@ -288,9 +285,19 @@ class GaussianBlur(Model):
                 )
 
     @property
-    def full(self) -> bool:
-        """Whether Σ is a full matrix (else axis-aligned)."""
+    def full_covariance(self) -> bool:
+        """Whether Σ is a full matrix: the ``"sample"`` discretisation (the others are per axis)."""
         return self.discretization == "sample"
+
+    @property
+    def full(self) -> bool:
+        """Deprecated name of :attr:`full_covariance` (warns)."""
+        warnings.warn(
+            "GaussianBlur.full is deprecated and will be removed; use full_covariance.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.full_covariance
 
     def params_from(self, cov: Any, gain: Any = None, mean: Any = None) -> GaussianBlurParams:
         """Parameters for a given covariance (and gain, mean); traceable.
@@ -299,7 +306,7 @@ class GaussianBlur(Model):
         """
         xp = np if isinstance(cov, np.ndarray) else jnp
         cov = xp.asarray(cov)
-        if self.full:
+        if self.full_covariance:
             chol = xp.linalg.cholesky(cov)
             rows, cols = np.tril_indices(self.ndim, -1)
             log_diag, off = xp.log(xp.diagonal(chol)), chol[rows, cols]
@@ -414,7 +421,7 @@ class GaussianBlur(Model):
                 "GaussianBlur: `radius` must be set (or resolved from concrete parameters) "
                 "before the kernel is built under jit; got None."
             )
-        if self.full:
+        if self.full_covariance:
             # The Gaussian itself, not Σ = L Lᵀ: the kernel then uses L as is (no second
             # factorisation to trace, differentiate and compile).
             k = gaussian_kernel(params.gaussian, radius=size)
@@ -561,11 +568,7 @@ class GaussianEdge(Model):
             raise ValueError(f"GaussianEdge: `sigma` must be > 0; got {self.sigma!r}.")
         if self.radius is None:
             object.__setattr__(self, "radius", max(1, math.ceil(6.0 * float(self.sigma))))
-        if self.discretization not in DISCRETIZATIONS:
-            raise ValueError(
-                f"GaussianEdge: `discretization` must be one of {DISCRETIZATIONS}; "
-                f"got {self.discretization!r}."
-            )
+        check_discretization(self.discretization, "GaussianEdge")
 
     def start(self, dtype: Any) -> GaussianEdgeParams:
         return GaussianEdgeParams(
