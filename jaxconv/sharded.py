@@ -238,6 +238,15 @@ _EXTRA = (
 )
 
 
+def _with_mesh_and_spec(single: Callable) -> inspect.Signature:
+    """`single`'s signature plus `mesh` and `spec` (before its ``**kwargs``, if it has them)."""
+    sig = inspect.signature(single)
+    params = list(sig.parameters.values())
+    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+    params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    return sig.replace(parameters=[*params, *_EXTRA, *var_kw])
+
+
 def _twin(single: Callable) -> Callable:
     """The sharded version of a planned jaxconv function (same signature, plus `mesh`, `spec`).
 
@@ -253,8 +262,7 @@ def _twin(single: Callable) -> Callable:
     def twin(*args: Any, mesh: Any = None, spec: Any = None, **kwargs: Any) -> jax.Array:
         return _run(fn, single, args, kwargs, mesh, spec)
 
-    sig = inspect.signature(single)
-    twin.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *_EXTRA])
+    twin.__signature__ = _with_mesh_and_spec(single)
     twin.__module__ = __name__
     twin.__doc__ = (
         f"Sharded :func:`jaxconv.{name}`: the same arguments and result, over several devices.\n\n"
@@ -302,11 +310,7 @@ def _fit_batch_twin(single: Callable) -> Callable:
         images, targets = (jax.device_put(np.asarray(a), sharding) for a in (images, targets))
         return single(model, images, targets, **options)
 
-    sig = inspect.signature(single)
-    params = list(sig.parameters.values())
-    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]  # fit options
-    params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    fit_batch.__signature__ = sig.replace(parameters=[*params, *_EXTRA, *var_kw])
+    fit_batch.__signature__ = _with_mesh_and_spec(single)  # before the fit options
     fit_batch.__module__ = __name__
     fit_batch.__doc__ = """Sharded :func:`jaxconv.fit_batch`: the pairs spread over the devices.
 

@@ -1,9 +1,9 @@
-"""The package's layering, checked from its source: imports run one way, no cycles, no patching.
+"""The package's layering, checked from its source: imports run one way, and no cycles.
 
 ``ARCHITECTURE.md`` describes the layers. Every ``import`` of a jaxconv module (at the top of a
 module or inside a function) is read with :mod:`ast`; a module may import from a lower layer or
-from its own subpackage, never from a higher layer, and the module graph has no cycles. No module
-assigns to an attribute of another jaxconv module (run-time patching).
+from its own subpackage, never from a higher layer, and the module graph has no cycles. (That no
+module patches another at run time is checked in ``test_api.py``.)
 """
 
 import ast
@@ -116,24 +116,3 @@ def test_no_import_cycles():
     for module in sorted(GRAPH):
         if module not in state:
             visit(module, [module])
-
-
-def test_no_module_patches_another():
-    for module, path in MODULES.items():
-        tree = ast.parse(path.read_text())
-        aliases = set()
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                for a in node.names:
-                    full = a.name if isinstance(node, ast.Import) else f"{node.module}.{a.name}"
-                    if full.startswith("jaxconv") and _resolve(full) == full:
-                        aliases.add(a.asname or a.name.split(".")[0])
-        for node in ast.walk(tree):
-            targets = node.targets if isinstance(node, ast.Assign) else []
-            targets += [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
-            for t in targets:
-                for leaf in ast.walk(t):
-                    if isinstance(leaf, ast.Attribute) and isinstance(leaf.value, ast.Name):
-                        assert leaf.value.id not in aliases, (
-                            f"{module} assigns {leaf.value.id}.{leaf.attr}"
-                        )

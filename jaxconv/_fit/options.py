@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from jaxconv._conv.boundary import BOUNDARY_ALIASES
-from jaxconv._conv.methods import METHODS, RENAMED
+from jaxconv._conv.methods import check_method
 
 LOSSES = ("mse", "mae")
 OPTIMIZERS = ("adam", "lbfgs", "lm")
@@ -93,9 +93,10 @@ class FitOptions:
     max_rounds: int = 4
 
     def __post_init__(self):
-        for name, value in _normalized(vars(self)).items():
+        values = _normalized(vars(self))
+        _check("FitOptions", values)
+        for name, value in values.items():
             object.__setattr__(self, name, value)
-        _check("FitOptions", vars(self))
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(FitOptions))
@@ -146,7 +147,10 @@ def _number(value: Any) -> bool:
 
 
 def _check(fn: str, v: dict) -> None:
-    """Raises, naming `fn`, on the first bad value in `v` (FitOptions' fields)."""
+    """Raises, naming `fn`, on the first bad value in `v` (FitOptions' fields).
+
+    A renamed `method` is replaced in `v` by its current name (with a DeprecationWarning).
+    """
     opt = v["optimizer"]
     if (isinstance(opt, str) and opt not in OPTIMIZERS) or not (
         opt is None or isinstance(opt, (str, optax.GradientTransformation))
@@ -171,8 +175,7 @@ def _check(fn: str, v: dict) -> None:
             f"{fn}: `boundary` must be one of {sorted(BOUNDARY_ALIASES)} or one per axis; "
             f"got {b!r}."
         )
-    if v["method"] not in METHODS and v["method"] not in RENAMED:  # a renamed one: it warns
-        raise ValueError(f"{fn}: `method` must be one of {METHODS}; got {v['method']!r}.")
+    v["method"] = check_method(fn, v["method"])  # a renamed method warns, and is replaced
     lr = v["learning_rate"]
     if lr is not None and not (_number(lr) and lr > 0):
         raise ValueError(f"{fn}: `learning_rate` must be a number > 0; got {lr!r}.")
